@@ -1,0 +1,8 @@
+"""``langmix`` command line: one module per pipeline stage, all thin wrappers over the library API."""
+
+from __future__ import annotations
+
+from langmix.cli import evaluate, retrieval, train  # noqa: F401  (registers the commands)
+from langmix.cli.app import app, main
+
+__all__ = ["app", "main"]

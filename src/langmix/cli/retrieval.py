@@ -1,0 +1,5 @@
+"""Commands of the retrieval stage (see langmix.cli.app)."""
+
+from __future__ import annotations
+
+from langmix.cli.app import app  # noqa: F401

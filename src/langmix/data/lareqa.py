@@ -1,0 +1,189 @@
+"""XQuAD-R and MLQA-R as one retrieval set: every question and every candidate sentence of every language.
+
+The set is built exactly as SPEC §4.1: candidates are all sentences of all paragraphs of all
+languages (identical strings stay separate candidates), and a question's relevant candidates are the
+answer sentences of every language version sharing its id.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from langmix.data.benchmarks import LAREQA_BENCHMARKS, LareqaBenchmark
+from langmix.data.squad import Skipped, SquadFile, read_squad_file, sha256_file
+from langmix.errors import DataError, LangmixError
+from langmix.paths import cache_dir, data_dir
+
+CANDIDATE_MODES = ("sentence", "sentence+paragraph")
+
+
+@dataclass
+class LareqaSet:
+    """Questions and candidates of all languages, as flat arrays indexed by position."""
+
+    name: str
+    languages: tuple[str, ...]
+    q_text: list[str]
+    q_id: list[str]
+    q_lang: np.ndarray  # int index into languages
+    q_answer: np.ndarray  # candidate index of the answer sentence in the question's own language
+    c_text: list[str]  # the sentence, context[start:end]
+    c_lang: np.ndarray
+    c_paragraph: np.ndarray  # index into paragraphs
+    paragraphs: list[str]
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> {path, sha256}
+    skipped: list[Skipped] = field(default_factory=list)
+    max_questions: int | None = None
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.q_text)
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.c_text)
+
+    def candidate_texts(self, mode: str = "sentence") -> list[str]:
+        """Text fed to the encoder: the sentence, or the sentence followed by its paragraph (LAReQA)."""
+        if mode == "sentence":
+            return list(self.c_text)
+        if mode == "sentence+paragraph":
+            return [f"{s} {self.paragraphs[p]}" for s, p in zip(self.c_text, self.c_paragraph, strict=True)]
+        raise LangmixError(f"unknown candidate mode {mode!r}; choose one of {', '.join(CANDIDATE_MODES)}")
+
+    def relevant(self) -> np.ndarray:
+        """``(n_questions, n_languages)`` candidate index of each language version's answer, -1 if absent."""
+        rel = np.full((self.n_questions, len(self.languages)), -1, dtype=np.int64)
+        by_id: dict[str, list[int]] = {}
+        for i, qid in enumerate(self.q_id):
+            by_id.setdefault(qid, []).append(i)
+        for group in by_id.values():
+            for i in group:
+                for j in group:
+                    rel[i, self.q_lang[j]] = self.q_answer[j]
+        return rel
+
+
+def _resolve_file(bench: LareqaBenchmark, lang: str, root: Path | None, download: bool) -> Path:
+    if root is not None:
+        return root / "lareqa" / bench.folder / f"{lang}.json"
+    target = cache_dir() / "data" / "lareqa" / bench.folder / f"{lang}.json"
+    if target.is_file():
+        return target
+    if not download:
+        raise LangmixError(
+            f"{bench.name}: no data folder given and {target} is not cached; set LANGMIX_DATA_DIR to a "
+            "folder holding lareqa/<set>/<lang>.json, or pass --download to fetch the official files"
+        )
+    return download_file(bench.url(lang), target, bench.sha256[lang])
+
+
+def download_file(url: str, target: Path, sha256: str) -> Path:
+    """Fetch ``url`` into ``target`` atomically, refusing a file whose sha256 differs from the pinned one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            while block := resp.read(1 << 20):
+                out.write(block)
+        got = sha256_file(Path(tmp))
+        if got != sha256:
+            raise DataError(url, f"sha256 {got} does not match the pinned {sha256}")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise LangmixError(f"{url}: download failed: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _select_questions(files: list[SquadFile], max_questions: int | None) -> list[set[str] | None]:
+    """Ids kept per language: the same ids across languages where possible, so Cr. pairs stay populated."""
+    if max_questions is None:
+        return [None] * len(files)
+    count: dict[str, int] = {}
+    order: dict[str, int] = {}
+    for f in files:
+        for q in f.questions:
+            count[q.id] = count.get(q.id, 0) + 1
+            order.setdefault(q.id, len(order))
+    rank = {qid: (-count[qid], order[qid]) for qid in count}
+    return [set(sorted((q.id for q in f.questions), key=rank.__getitem__)[:max_questions]) for f in files]
+
+
+def load_lareqa(
+    name: str,
+    *,
+    languages: Sequence[str] | None = None,
+    data_root: str | Path | None = None,
+    max_questions: int | None = None,
+    strict: bool = True,
+    download: bool = False,
+) -> LareqaSet:
+    """Load XQuAD-R (``"xquad-r"``) or MLQA-R (``"mlqa-r"``).
+
+    ``data_root`` (default ``$LANGMIX_DATA_DIR``) holds ``lareqa/<name>/<lang>.json``; without one the
+    files come from langmix's cache, downloaded and sha256-checked when ``download`` is true.
+    ``max_questions`` caps questions per language for quick looks; the candidate pool is never cut.
+    """
+    if name not in LAREQA_BENCHMARKS:
+        raise LangmixError(f"unknown LAReQA set {name!r}; choose one of {', '.join(LAREQA_BENCHMARKS)}")
+    bench = LAREQA_BENCHMARKS[name]
+    langs = tuple(languages) if languages else bench.languages
+    unknown = [lang for lang in langs if lang not in bench.languages]
+    if unknown:
+        raise LangmixError(
+            f"{name}: unknown language code(s) {', '.join(unknown)}; {name} has {', '.join(bench.languages)}"
+        )
+    if len(set(langs)) != len(langs):
+        raise LangmixError(f"{name}: a language is listed twice in {', '.join(langs)}")
+    root = Path(data_root) if data_root is not None else data_dir()
+    if root is not None:
+        folder = root / "lareqa" / bench.folder
+        if not folder.is_dir():
+            raise DataError(folder, f"folder not found (expected {name} files <lang>.json under it)")
+        if not any(folder.glob("*.json")):
+            raise DataError(folder, f"no <lang>.json files in the {name} folder")
+    files = [read_squad_file(_resolve_file(bench, lang, root, download), lang, strict=strict) for lang in langs]
+    for f in files:
+        if not f.questions:
+            raise DataError(f.path, "no usable questions")
+    keep = _select_questions(files, max_questions)
+
+    out = LareqaSet(
+        name=name, languages=langs, q_text=[], q_id=[], q_lang=np.zeros(0), q_answer=np.zeros(0),
+        c_text=[], c_lang=np.zeros(0), c_paragraph=np.zeros(0), paragraphs=[], max_questions=max_questions,
+    )
+    q_lang, q_answer, c_lang, c_par = [], [], [], []
+    for li, (f, ids) in enumerate(zip(files, keep, strict=True)):
+        c0, p0 = len(out.c_text), len(out.paragraphs)
+        out.paragraphs.extend(f.paragraphs)
+        out.c_text.extend(s.text for s in f.sentences)
+        c_lang.extend([li] * len(f.sentences))
+        c_par.extend(p0 + s.paragraph for s in f.sentences)
+        for q in f.questions:
+            if ids is None or q.id in ids:
+                out.q_text.append(q.text)
+                out.q_id.append(q.id)
+                q_lang.append(li)
+                q_answer.append(c0 + q.sentence)
+        out.files[f.lang] = {"path": str(f.path), "sha256": f.sha256}
+        out.skipped.extend(f.skipped)
+    out.q_lang, out.q_answer = np.asarray(q_lang, np.int64), np.asarray(q_answer, np.int64)
+    out.c_lang, out.c_paragraph = np.asarray(c_lang, np.int64), np.asarray(c_par, np.int64)
+    return out
+
+
+def checksum_mismatches(data: LareqaSet) -> list[str]:
+    """Languages whose file differs from the pinned official release (reported, not fatal: users may
+    evaluate their own corrected copy, but the report must say so)."""
+    bench = LAREQA_BENCHMARKS[data.name]
+    return [lang for lang, info in data.files.items() if info["sha256"] != bench.sha256.get(lang)]
