@@ -1,0 +1,119 @@
+"""Library entry points of the LAReQA evaluation: on a model, on embeddings, or as a full run folder.
+
+A notebook user calls :func:`evaluate_model` with their own ``SentenceTransformer`` (or
+:func:`~langmix.evaluation.lareqa.evaluate_embeddings` with vectors they computed elsewhere);
+``langmix evaluate`` calls :func:`run_lareqa`, which also writes the report folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from langmix.data.lareqa import LareqaSet, load_lareqa
+from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
+from langmix.models.encode import EncodeStats, cache_for, encode_texts, model_fingerprint
+from langmix.reports.progress import Tracker
+
+
+@dataclass
+class LareqaOptions:
+    """Everything that changes the numbers of a LAReQA run (recorded in metrics.json)."""
+
+    dataset: str = "xquad-r"
+    languages: list[str] | None = None
+    max_questions: int | None = None
+    candidate_mode: str = "sentence"
+    batch_size: int = 64
+    max_length: int | None = None
+    strict: bool = True
+    use_cache: bool = True
+
+
+@dataclass
+class LareqaRun:
+    result: LareqaResult
+    data: LareqaSet
+    options: LareqaOptions
+    encoding: EncodeStats
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def encode_lareqa(
+    model,
+    data: LareqaSet,
+    *,
+    candidate_mode: str = "sentence",
+    batch_size: int = 64,
+    use_cache: bool = True,
+    tracker: Tracker | None = None,
+) -> tuple[np.ndarray, np.ndarray, EncodeStats]:
+    """Question (``query`` prompt) and candidate (``passage`` prompt) embeddings, each text encoded once."""
+    tracker = tracker or Tracker()
+    stats = EncodeStats()
+    fingerprint = model_fingerprint(model) if use_cache else None
+    out = []
+    for label, texts, prompt in (
+        ("questions", data.q_text, "query"),
+        ("candidates", data.candidate_texts(candidate_mode), "passage"),
+    ):
+        cache = cache_for(model, prompt, fingerprint=fingerprint) if use_cache else None
+        with tracker.task(f"encoding {data.name} {label}", total=len(set(texts))) as advance:
+            vectors, part = encode_texts(model, texts, prompt_name=prompt, batch_size=batch_size, cache=cache,
+                                         on_batch=advance)
+        stats.add(part)
+        out.append(vectors)
+    return out[0], out[1], stats
+
+
+def evaluate_model(
+    model,
+    data: LareqaSet,
+    *,
+    candidate_mode: str = "sentence",
+    batch_size: int = 64,
+    use_cache: bool = True,
+    tracker: Tracker | None = None,
+) -> LareqaResult:
+    """Encode ``data`` with ``model`` (any SentenceTransformer) and score every LAReQA setting."""
+    q_emb, c_emb, _ = encode_lareqa(
+        model, data, candidate_mode=candidate_mode, batch_size=batch_size, use_cache=use_cache, tracker=tracker
+    )
+    return evaluate_embeddings(data, q_emb, c_emb)
+
+
+def run_lareqa(model, options: LareqaOptions, *, data_root: str | Path | None = None,
+               tracker: Tracker | None = None) -> LareqaRun:
+    """Load the set named in ``options``, encode, score, and time each phase."""
+    tracker = tracker or Tracker()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data = load_lareqa(
+        options.dataset,
+        languages=options.languages,
+        data_root=data_root,
+        max_questions=options.max_questions,
+        strict=options.strict,
+    )
+    timings["load_s"] = time.perf_counter() - t0
+    if options.max_length:
+        model.max_seq_length = options.max_length
+    t1 = time.perf_counter()
+    q_emb, c_emb, stats = encode_lareqa(
+        model, data, candidate_mode=options.candidate_mode, batch_size=options.batch_size,
+        use_cache=options.use_cache, tracker=tracker,
+    )
+    timings["encode_s"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with tracker.task(f"scoring {data.name} settings", total=data.n_questions) as advance:
+        result = evaluate_embeddings(data, q_emb, c_emb, on_chunk=advance)
+    timings["score_s"] = time.perf_counter() - t2
+    timings["total_s"] = time.perf_counter() - t0
+    return LareqaRun(result=result, data=data, options=options, encoding=stats, timings=timings)
+
+
+def options_dict(options: LareqaOptions) -> dict:
+    return asdict(options)

@@ -1,0 +1,152 @@
+"""The LAReQA protocol (SPEC §4.1) on embeddings: Mo., Cr. and Mul. settings from one scoring pass.
+
+Every question is scored once against the whole multilingual pool; per-language-block rank counts
+(:func:`~langmix.evaluation.ranking.count_at_least`) then give every query-language x
+corpus-language setting and the pooled setting without re-encoding or re-scoring anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from langmix.data.lareqa import LareqaSet
+from langmix.errors import LangmixError
+from langmix.evaluation.ranking import count_at_least, multi_relevant_metrics, single_relevant_metrics
+
+METRICS = ("map", "map@20", "r@1", "r@10")
+_PER_QUERY = {"map": "ap", "map@20": "ap@20", "r@1": "r@1", "r@10": "r@10"}
+
+
+@dataclass
+class LareqaResult:
+    """Per-query and aggregated metrics of one model on one LAReQA set.
+
+    ``pair[m][i, j]``: mean metric ``m`` of queries in language i against the pool of language j
+    (NaN where no question exists in both); ``mul[m][i]``: queries of language i against the pool
+    of all languages. ``per_query`` keeps every query's numbers (for significance tests).
+    """
+
+    dataset: str
+    languages: tuple[str, ...]
+    pair: dict[str, np.ndarray]
+    pair_count: np.ndarray
+    mul: dict[str, np.ndarray]
+    per_query: dict[str, np.ndarray] = field(repr=False)
+    n_candidates: int = 0
+
+    def _macro(self, values: dict[str, float]) -> dict[str, float]:
+        rows = {lang: float(v) for lang, v in values.items()}
+        return {**rows, "mean": float(np.mean(list(rows.values())))}
+
+    def mono(self, metric: str = "map") -> dict[str, float]:
+        m = self.pair[metric]
+        return self._macro({lang: m[i, i] for i, lang in enumerate(self.languages)})
+
+    def cross(self, metric: str = "map") -> dict[str, float]:
+        """Row X = mean over target languages Y != X that share questions with X; then macro mean."""
+        m = self.pair[metric]
+        rows = {}
+        for i, lang in enumerate(self.languages):
+            cols = [j for j in range(len(self.languages)) if j != i and self.pair_count[i, j] > 0]
+            if cols:
+                rows[lang] = np.mean(m[i, cols])
+        return self._macro(rows)
+
+    def multi(self, metric: str = "map") -> dict[str, float]:
+        return self._macro(dict(zip(self.languages, self.mul[metric], strict=True)))
+
+    def settings_count(self) -> dict[str, int]:
+        scored = self.pair_count > 0
+        diagonal = int(np.trace(scored))
+        return {"mo": diagonal, "cr": int(scored.sum()) - diagonal, "mul": len(self.languages)}
+
+    def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Paper-style headline: setting -> metric -> per-language rows and macro ``mean``."""
+        out: dict[str, dict[str, dict[str, float]]] = {"mo": {}, "cr": {}, "mul": {}}
+        for metric in METRICS:
+            out["mo"][metric] = self.mono(metric)
+            out["cr"][metric] = self.cross(metric)
+            out["mul"][metric] = self.multi(metric)
+        out["mul"]["rank_distance"] = self.multi("rank_distance")
+        return out
+
+
+def _check_embeddings(data: LareqaSet, q_emb: np.ndarray, c_emb: np.ndarray) -> None:
+    if q_emb.shape[0] != data.n_questions or c_emb.shape[0] != data.n_candidates:
+        raise LangmixError(
+            f"embeddings do not match {data.name}: got {q_emb.shape[0]} question and {c_emb.shape[0]} "
+            f"candidate rows, expected {data.n_questions} and {data.n_candidates}"
+        )
+    if q_emb.ndim != 2 or c_emb.ndim != 2 or q_emb.shape[1] != c_emb.shape[1]:
+        raise LangmixError(f"embedding shapes {q_emb.shape} and {c_emb.shape} are not (n, dim) of one dim")
+    if not (np.isfinite(q_emb).all() and np.isfinite(c_emb).all()):
+        raise LangmixError("embeddings contain NaN or inf")
+    if np.any(np.diff(data.c_lang) < 0):
+        raise LangmixError("candidates must be grouped by language (as load_lareqa returns them)")
+
+
+def evaluate_embeddings(
+    data: LareqaSet,
+    q_emb: np.ndarray,
+    c_emb: np.ndarray,
+    *,
+    chunk_size: int = 256,
+    on_chunk: Callable[[int], None] | None = None,
+) -> LareqaResult:
+    """Score every setting of the LAReQA protocol from question and candidate embeddings.
+
+    Embeddings are compared by dot product: pass L2-normalised vectors for cosine similarity.
+    ``on_chunk(n)`` is called after each chunk of ``n`` questions (for progress bars).
+    """
+    q_emb = np.ascontiguousarray(q_emb, dtype=np.float32)
+    c_emb = np.ascontiguousarray(c_emb, dtype=np.float32)
+    _check_embeddings(data, q_emb, c_emb)
+    n_lang = len(data.languages)
+    bounds = np.searchsorted(data.c_lang, np.arange(n_lang + 1))
+    rel = data.relevant()
+    nq = data.n_questions
+    counts = np.zeros((nq, n_lang, n_lang), dtype=np.int32)
+    rel_scores = np.zeros((nq, n_lang), dtype=np.float32)
+    for start in range(0, nq, chunk_size):
+        stop = min(start + chunk_size, nq)
+        scores = q_emb[start:stop] @ c_emb.T
+        counts[start:stop], rel_scores[start:stop] = count_at_least(scores, rel[start:stop], bounds)
+        if on_chunk is not None:
+            on_chunk(stop - start)
+
+    present = rel >= 0
+    lang_idx = np.arange(n_lang)
+    own_block = counts[:, lang_idx, lang_idx]  # rank of the language-j answer within language j's pool
+    single = single_relevant_metrics(np.where(present, own_block, 1))
+    per_query: dict[str, np.ndarray] = {"q_lang": data.q_lang, "q_id": np.asarray(data.q_id)}
+    pair: dict[str, np.ndarray] = {}
+    pair_count = np.zeros((n_lang, n_lang), dtype=np.int64)
+    for i in range(n_lang):
+        pair_count[i] = present[data.q_lang == i].sum(axis=0)
+    for metric in METRICS:
+        values = np.where(present, single[_PER_QUERY[metric]], np.nan)
+        per_query[f"pair_{metric}"] = values
+        pair[metric] = np.full((n_lang, n_lang), np.nan)
+        for i in range(n_lang):
+            rows = values[data.q_lang == i]
+            has = pair_count[i] > 0
+            pair[metric][i, has] = np.nanmean(rows[:, has], axis=0)
+
+    pooled = multi_relevant_metrics(np.where(present, counts.sum(axis=2), 0), np.where(present, rel_scores, -np.inf))
+    mul: dict[str, np.ndarray] = {}
+    for metric in (*METRICS, "rank_distance"):
+        values = pooled[_PER_QUERY.get(metric, metric)]
+        per_query[f"mul_{metric}"] = values
+        mul[metric] = np.array([values[data.q_lang == i].mean() for i in range(n_lang)])
+    return LareqaResult(
+        dataset=data.name,
+        languages=data.languages,
+        pair=pair,
+        pair_count=pair_count,
+        mul=mul,
+        per_query=per_query,
+        n_candidates=data.n_candidates,
+    )
