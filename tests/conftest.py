@@ -22,6 +22,23 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, data_dir) -> Path:
+    """A tiny random-weight ST model whose tokenizer was trained on a slice of the real MLQA-R text."""
+    import json
+
+    from tests.tiny_model import build_tiny_model
+
+    texts = []
+    for lang in ("en", "de", "ar", "zh", "hi", "es", "vi"):
+        doc = json.loads((data_dir / f"lareqa/mlqa-r/{lang}.json").read_text())
+        for article in doc["data"][:40]:
+            for paragraph in article["paragraphs"]:
+                texts.append(paragraph["context"])
+                texts.extend(qa["question"] for qa in paragraph["qas"])
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), texts)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test writes caches under a per-session temp folder, never the user's ~/.cache."""

@@ -1,0 +1,5 @@
+"""``python -m langmix`` = the ``langmix`` command."""
+
+from langmix.cli import main
+
+main()
