@@ -25,7 +25,7 @@ from langmix.models.loading import load_model
 
 
 def per_setting_encoder_texts(data) -> int:
-    """Texts a per-setting design encodes: each Mo./Cr. pair its queries + pool, each Mul. row queries + all."""
+    """Texts a per-setting design encodes: queries + pool for every Mo./Cr. pair and every Mul. row."""
     rel = data.relevant()
     n_lang = len(data.languages)
     pool = np.bincount(data.c_lang, minlength=n_lang)
@@ -56,8 +56,9 @@ def main() -> None:
     encode_texts(model, data.candidate_texts(), prompt_name="passage", batch_size=args.batch_size)
     encode_only = time.perf_counter() - t0
 
-    options = LareqaOptions(dataset=args.dataset, max_questions=args.max_questions, batch_size=args.batch_size,
-                            use_cache=False)
+    options = LareqaOptions(
+        dataset=args.dataset, max_questions=args.max_questions, batch_size=args.batch_size, use_cache=False
+    )
     t1 = time.perf_counter()
     run = run_lareqa(model, options)
     protocol = time.perf_counter() - t1
@@ -83,7 +84,8 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     print(
         f"\nprotocol / encoding alone = {figures['ratio_protocol_over_encode']:.3f} (goal <= 1.10); "
-        f"encoder saw {ours} texts vs {naive} for per-setting re-encoding ({figures['encoder_work_ratio']}x less); "
+        f"encoder saw {ours} texts vs {naive} for per-setting re-encoding "
+        f"({figures['encoder_work_ratio']}x less); "
         f"peak RSS {figures['peak_rss_gb']} GB (goal <= 4)"
     )
     if args.json:

@@ -29,15 +29,24 @@ def build_tiny_model(path: Path, texts: Iterable[str], *, hidden: int = 32, seed
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
     hf_dir = path / "hf"
     fast.save_pretrained(hf_dir)
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=130,
+        vocab_size=len(fast),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=130,
     )
     BertModel(config).save_pretrained(hf_dir)
     model = SentenceTransformer(

@@ -18,8 +18,21 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     (tmp_path / "lareqa" / "xquad-r" / "en.json").write_text('{"data": [')
     env = {**os.environ, "LANGMIX_DATA_DIR": str(tmp_path), "LANGMIX_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-m", "langmix", "evaluate", "xquad-r", "--langs", "en", "--model", str(tmp_path / "nope")],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "langmix",
+            "evaluate",
+            "xquad-r",
+            "--langs",
+            "en",
+            "--model",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -30,8 +43,9 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
 @pytest.mark.parametrize("args", [["evaluate", "xquad-x"], ["evaluate", "xquad-r", "--langs", "en,xx"]])
 def test_unknown_benchmark_or_language(args, data_dir):
     env = {**os.environ, "LANGMIX_DATA_DIR": str(data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "langmix", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "langmix", *args], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "unknown" in proc.stderr
 
@@ -43,8 +57,23 @@ def test_evaluate_and_compare_with_tiny_model(tiny_model_dir, data_dir, tmp_path
         out = tmp_path / name
         result = runner.invoke(
             app,
-            ["evaluate", "mlqa-r", "--model", str(tiny_model_dir), "--langs", "en,de,ar", "--max-questions", "15",
-             "--out", str(out), "--data-dir", str(data_dir), "--max-length", "32", *extra],
+            [
+                "evaluate",
+                "mlqa-r",
+                "--model",
+                str(tiny_model_dir),
+                "--langs",
+                "en,de,ar",
+                "--max-questions",
+                "15",
+                "--out",
+                str(out),
+                "--data-dir",
+                str(data_dir),
+                "--max-length",
+                "32",
+                *extra,
+            ],
         )
         assert result.exit_code == 0, result.output
         doc = json.loads((out / "metrics.json").read_text())
@@ -55,9 +84,25 @@ def test_evaluate_and_compare_with_tiny_model(tiny_model_dir, data_dir, tmp_path
         assert "| mean |" in (out / "report.md").read_text()
         outs.append(out)
     # a second evaluation of the same model reads every embedding from the cache
-    again = runner.invoke(app, ["evaluate", "mlqa-r", "--model", str(tiny_model_dir), "--langs", "en,de,ar",
-                                "--max-questions", "15", "--out", str(tmp_path / "c"), "--data-dir", str(data_dir),
-                                "--max-length", "32"])
+    again = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "mlqa-r",
+            "--model",
+            str(tiny_model_dir),
+            "--langs",
+            "en,de,ar",
+            "--max-questions",
+            "15",
+            "--out",
+            str(tmp_path / "c"),
+            "--data-dir",
+            str(data_dir),
+            "--max-length",
+            "32",
+        ],
+    )
     assert again.exit_code == 0, again.output
     enc = json.loads((tmp_path / "c" / "metrics.json").read_text())["encoding"]
     assert enc["encoded"] == 0 and enc["from_cache"] == enc["unique"] > 0

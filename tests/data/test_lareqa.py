@@ -101,7 +101,9 @@ def test_truncated_file(small_copy):
 
 def test_paragraph_without_sentence_breaks(small_copy):
     _edit(small_copy, "de", lambda d: d["data"][0]["paragraphs"][2].pop("sentence_breaks"))
-    with pytest.raises(DataError, match=r"de\.json: data\[0\]\.paragraphs\[2\]: missing or empty 'sentence_breaks'"):
+    with pytest.raises(
+        DataError, match=r"de\.json: data\[0\]\.paragraphs\[2\]: missing or empty 'sentence_breaks'"
+    ):
         _load(small_copy)
 
 
@@ -111,7 +113,9 @@ def test_offsets_outside_context(small_copy):
         p["sentence_breaks"][-1] = [p["sentence_breaks"][-1][0], len(p["context"]) + 7]
 
     _edit(small_copy, "en", change)
-    with pytest.raises(DataError, match=r"en\.json: data\[0\]\.paragraphs\[1\]\.sentence_breaks\[\d+\]: offsets"):
+    with pytest.raises(
+        DataError, match=r"en\.json: data\[0\]\.paragraphs\[1\]\.sentence_breaks\[\d+\]: offsets"
+    ):
         _load(small_copy)
 
 
@@ -123,7 +127,9 @@ def test_answer_outside_every_sentence(small_copy):
             qa["answers"][0]["answer_start"] = p["sentence_breaks"][0][1] + 1
 
     _edit(small_copy, "en", change)
-    with pytest.raises(DataError, match=r"paragraphs\[0\]\.qas\[0\] \(id=\w+\): answer_start=\d+ lies outside"):
+    with pytest.raises(
+        DataError, match=r"paragraphs\[0\]\.qas\[0\] \(id=\w+\): answer_start=\d+ lies outside"
+    ):
         _load(small_copy)
 
 
@@ -133,7 +139,9 @@ def test_duplicate_ids(small_copy):
         qas[1]["id"] = qas[0]["id"]
 
     _edit(small_copy, "de", change)
-    with pytest.raises(DataError, match=r"de\.json: data\[0\]\.paragraphs\[0\]\.qas\[1\]: duplicate question id"):
+    with pytest.raises(
+        DataError, match=r"de\.json: data\[0\]\.paragraphs\[0\]\.qas\[1\]: duplicate question id"
+    ):
         _load(small_copy)
 
 

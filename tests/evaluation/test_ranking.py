@@ -24,7 +24,9 @@ def _check_against_sklearn(data, q, c, result):
     for i in range(data.n_questions):
         y = np.zeros(data.n_candidates)
         y[rel[i][rel[i] >= 0]] = 1
-        assert result.per_query["mul_map"][i] == pytest.approx(average_precision_score(y, scores[i]), abs=1e-12)
+        assert result.per_query["mul_map"][i] == pytest.approx(
+            average_precision_score(y, scores[i]), abs=1e-12
+        )
         for lang in range(len(data.languages)):
             pool = data.c_lang == lang
             expected = average_precision_score(y[pool], scores[i][pool])
@@ -100,17 +102,22 @@ def test_multi_relevant_hand_case():
 def _toy_set() -> LareqaSet:
     """2 languages, 2 questions per language (ids a, b), 3 candidates per language."""
     return LareqaSet(
-        name="toy", languages=("en", "de"),
-        q_text=["qa-en", "qb-en", "qa-de", "qb-de"], q_id=["a", "b", "a", "b"],
-        q_lang=np.array([0, 0, 1, 1]), q_answer=np.array([0, 1, 3, 4]),
-        c_text=["a-en", "b-en", "x-en", "a-de", "b-de", "x-de"], c_lang=np.array([0, 0, 0, 1, 1, 1]),
-        c_paragraph=np.zeros(6, int), paragraphs=["p"],
+        name="toy",
+        languages=("en", "de"),
+        q_text=["qa-en", "qb-en", "qa-de", "qb-de"],
+        q_id=["a", "b", "a", "b"],
+        q_lang=np.array([0, 0, 1, 1]),
+        q_answer=np.array([0, 1, 3, 4]),
+        c_text=["a-en", "b-en", "x-en", "a-de", "b-de", "x-de"],
+        c_lang=np.array([0, 0, 0, 1, 1, 1]),
+        c_paragraph=np.zeros(6, int),
+        paragraphs=["p"],
     )
 
 
 def test_rank_distance_and_settings_on_hand_made_pool():
     data = _toy_set()
-    # scores of question 0 (a, en) against candidates: a-en 0.9, b-en 0.5, x-en 0.2, a-de 0.4, b-de 0.6, x-de 0.1
+    # question 0 (a, en) scores: a-en 0.9, b-en 0.5, x-en 0.2, a-de 0.4, b-de 0.6, x-de 0.1
     # pooled order: a-en(1) b-de(2) b-en(3) a-de(4) ... -> relevant a-en rank 1, a-de rank 4 -> distance 3
     target = np.array([0.9, 0.5, 0.2, 0.4, 0.6, 0.1], np.float32)
     c = np.eye(6, dtype=np.float32)

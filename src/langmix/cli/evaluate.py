@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from langmix.cli.app import app, console
-from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
+from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.models.encode import model_fingerprint
@@ -30,7 +30,9 @@ def default_run_dir(dataset: str, model: str) -> Path:
     return Path("runs") / "evaluate" / f"{dataset}__{slug}"
 
 
-def evaluate_lareqa_command(model: str, options: LareqaOptions, out: Path | None, data_dir: Path | None) -> dict:
+def evaluate_lareqa_command(
+    model: str, options: LareqaOptions, out: Path | None, data_dir: Path | None
+) -> dict:
     """Load ``model``, run the evaluation with progress bars, write the run folder, print the table."""
     if options.candidate_mode not in CANDIDATE_MODES:
         raise LangmixError(f"--candidate must be one of {', '.join(CANDIDATE_MODES)}")
@@ -51,29 +53,45 @@ def evaluate_lareqa_command(model: str, options: LareqaOptions, out: Path | None
 def evaluate(
     dataset: Annotated[str, typer.Argument(help=f"one of: {', '.join(LAREQA_BENCHMARKS)}")],
     model: Annotated[str, typer.Option(help="'embedded', a local path or a Hugging Face id")] = "embedded",
-    out: Annotated[Path | None, typer.Option(help="run folder (default runs/evaluate/<set>__<model>)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run folder (default runs/evaluate/<set>__<model>)")
+    ] = None,
     langs: Annotated[str | None, typer.Option(help="comma-separated language subset")] = None,
-    max_questions: Annotated[int | None, typer.Option(help="at most this many questions per language")] = None,
-    candidate: Annotated[str, typer.Option(help="candidate text: sentence | sentence+paragraph")] = "sentence",
+    max_questions: Annotated[
+        int | None, typer.Option(help="at most this many questions per language")
+    ] = None,
+    candidate: Annotated[
+        str, typer.Option(help="candidate text: sentence | sentence+paragraph")
+    ] = "sentence",
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="skip bad records (listed in the report) instead of failing")]
-    = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="skip bad records (listed in the report) instead of failing")
+    ] = False,
     cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
-    data_dir: Annotated[Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")]
-    = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
+    ] = None,
 ) -> None:
     """Evaluate a model on XQuAD-R or MLQA-R (LAReQA): Mo., Cr., Mul. mAP, R@1/10, mAP@20, rank distance."""
     if dataset not in LAREQA_BENCHMARKS:
         raise LangmixError(f"unknown benchmark {dataset!r}; choose one of {', '.join(LAREQA_BENCHMARKS)}")
     options = LareqaOptions(
-        dataset=dataset, languages=_split(langs), max_questions=max_questions, candidate_mode=candidate,
-        batch_size=batch_size, max_length=max_length, strict=not skip_invalid, use_cache=cache,
+        dataset=dataset,
+        languages=_split(langs),
+        max_questions=max_questions,
+        candidate_mode=candidate,
+        batch_size=batch_size,
+        max_length=max_length,
+        strict=not skip_invalid,
+        use_cache=cache,
     )
     evaluate_lareqa_command(model, options, out, data_dir)
 
 
 @app.command()
-def compare(runs: Annotated[list[Path], typer.Argument(help="run folders or metrics.json files; first = baseline")]):
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="run folders or metrics.json files; first = baseline")],
+):
     """Print LAReQA runs side by side with deltas against the first."""
     Console().print(compare_table(runs))

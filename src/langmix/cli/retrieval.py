@@ -1,5 +1,455 @@
-"""Commands of the retrieval stage (see langmix.cli.app)."""
+"""Commands of the retrieval stage: ``encode``, ``index``, ``search``, ``evaluate-retrieval miracl|beir``.
+
+Each stage reads and writes plain files (embedding shards, a faiss index folder, TREC runs), so stages can
+run on different machines; all the work is in ``langmix.retrieval`` and ``langmix.evaluation.trec``.
+"""
 
 from __future__ import annotations
 
-from langmix.cli.app import app  # noqa: F401
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from langmix.cli.app import app, console
+from langmix.errors import LangmixError
+
+DEVICES_HELP = (
+    "comma-separated devices for sentence-transformers' multi-process pool, e.g. cpu,cpu or cuda:0,cuda:1"
+)
+
+
+class RichProgress:
+    """``progress(task, done, total)`` callback drawing one rich bar per task name."""
+
+    def __init__(self, out: Console):
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.progress = Progress(*columns, console=out, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, task: str, done: int, total: int | None) -> None:
+        if task not in self.tasks:
+            self.tasks[task] = self.progress.add_task(task, total=total)
+        self.progress.update(self.tasks[task], completed=done, total=total)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _load(model: str, max_length: int | None):
+    from langmix.models.loading import load_model
+
+    return load_model(model, max_seq_length=max_length)
+
+
+def _fingerprint(model: Any) -> str | None:
+    if not hasattr(model, "state_dict"):
+        return None
+    from langmix.models.encode import model_fingerprint
+
+    return model_fingerprint(model)
+
+
+def _passages(corpus: str, revision: str | None) -> tuple[Iterable, int | None, str]:
+    """``corpus``: a corpus.jsonl[.gz] / BEIR folder, or ``miracl:<lang>[@<local folder>]`` (default: hub)."""
+    from langmix.data.beir import iter_corpus
+    from langmix.data.miracl import MIRACL_CORPUS_SIZES, MIRACL_HUB, iter_miracl_corpus
+
+    m = re.fullmatch(r"miracl:([a-z]{2})(?:@(.+))?", corpus)
+    if m:
+        lang, source = m.group(1), m.group(2) or MIRACL_HUB
+        total = MIRACL_CORPUS_SIZES.get(lang) if source == MIRACL_HUB else None
+        return iter_miracl_corpus(lang, source=source, revision=revision), total, corpus
+    path = Path(corpus)
+    if not path.exists():
+        raise LangmixError(
+            f"{corpus}: no such corpus file or folder (or use miracl:<lang> for the MIRACL corpus)"
+        )
+    return iter_corpus(path), None, str(path.resolve())
+
+
+@app.command()
+def encode(
+    corpus: Annotated[
+        str, typer.Argument(help="corpus.jsonl[.gz], a BEIR folder, or miracl:<lang>[@<folder>]")
+    ],
+    out: Annotated[Path, typer.Option(help="embeddings folder (resumed if it holds finished shards)")],
+    model: Annotated[str, typer.Option(help="'embedded', a local path or a Hugging Face id")] = "embedded",
+    shard_size: Annotated[
+        int, typer.Option(min=1, help="passages per shard (the unit of resumption)")
+    ] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    dtype: Annotated[str, typer.Option(help="float16 | float32 on disk")] = "float16",
+    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
+    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per passage")] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="passage prefix (default: the model's passage prompt)")
+    ] = None,
+    revision: Annotated[str | None, typer.Option(help="hub revision of the MIRACL corpus")] = None,
+    overwrite: Annotated[bool, typer.Option(help="delete existing shards and start again")] = False,
+) -> None:
+    """Encode a corpus into float16/float32 shards (.npy + ids), resumable after an interruption."""
+    from langmix.retrieval.encode import encode_corpus
+
+    passages, total, source = _passages(corpus, revision)
+    st_model = _load(model, max_length)
+    meta = {
+        "model": model,
+        "fingerprint": _fingerprint(st_model),
+        "max_seq_length": getattr(st_model, "max_seq_length", None),
+        "corpus": source,
+    }
+    console.print(f"[bold]langmix encode[/] {source} · model {model} → {out}")
+    with RichProgress(console) as progress:
+        result = encode_corpus(
+            st_model,
+            passages,
+            out,
+            shard_size=shard_size,
+            batch_size=batch_size,
+            dtype=dtype,
+            devices=_split(devices),
+            prompt=prompt,
+            meta=meta,
+            overwrite=overwrite,
+            source=source,
+            on_progress=lambda done: progress("encode", done, total),
+        )
+    resumed = f" ({result.n_resumed} from finished shards)" if result.n_resumed else ""
+    console.print(f"{result.n_total} passages{resumed} in {result.n_shards} shards → {out}")
+
+
+@app.command()
+def index(
+    embeddings: Annotated[Path, typer.Argument(help="embeddings folder written by `langmix encode`")],
+    out: Annotated[Path, typer.Option(help="index folder")],
+    kind: Annotated[str, typer.Option(help="flat (exact) | ivf | hnsw")] = "flat",
+    nlist: Annotated[int | None, typer.Option(min=1, help="IVF cells (default 4*sqrt(n))")] = None,
+    nprobe: Annotated[
+        int, typer.Option(min=1, help="IVF cells searched per query (default for search)")
+    ] = 32,
+    train_size: Annotated[
+        int | None, typer.Option(min=1, help="IVF training sample (default 64*nlist)")
+    ] = None,
+    m: Annotated[int, typer.Option(min=2, help="HNSW neighbours per node")] = 32,
+    ef_construction: Annotated[int, typer.Option(min=1, help="HNSW build breadth")] = 80,
+    ef_search: Annotated[int, typer.Option(min=1, help="HNSW search breadth (default for search)")] = 128,
+) -> None:
+    """Build a faiss index (exact inner product, IVF or HNSW) from embedding shards."""
+    from langmix.retrieval.index import IndexConfig, build_index
+    from langmix.retrieval.shards import ShardedEmbeddings
+
+    config = IndexConfig(
+        kind=kind,
+        nlist=nlist,
+        nprobe=nprobe,
+        train_size=train_size,
+        m=m,
+        ef_construction=ef_construction,
+        ef_search=ef_search,
+    )
+    emb = ShardedEmbeddings(embeddings)
+    console.print(
+        f"[bold]langmix index[/] {embeddings} ({len(emb)} × {emb.dim} {emb.dtype}) · {kind} → {out}"
+    )
+    with RichProgress(console) as progress:
+        built = build_index(emb, config, on_progress=lambda stage, done, total: progress(stage, done, total))
+    built.save(out)
+    seconds = built.info["build_seconds"]
+    console.print(f"{len(built)} passages indexed ({built.info['factory']}) in {seconds:.1f}s → {out}")
+
+
+@app.command()
+def search(
+    index_dir: Annotated[
+        Path, typer.Argument(metavar="INDEX", help="index folder written by `langmix index`")
+    ],
+    query: Annotated[str | None, typer.Option(help="one query typed on the command line")] = None,
+    queries: Annotated[Path | None, typer.Option(help="queries.jsonl or qid<TAB>text TSV")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="encoder (default: the one recorded in the index)")
+    ] = None,
+    k: Annotated[int, typer.Option(min=1, help="hits per query")] = 10,
+    out: Annotated[Path | None, typer.Option(help="write the hits here (TREC run or JSON)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="trec | json")] = "trec",
+    corpus: Annotated[
+        Path | None, typer.Option(help="corpus.jsonl[.gz] or BEIR folder, for hit texts")
+    ] = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF cells searched per query")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth")] = None,
+    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per query")] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="query prefix (default: the model's query prompt)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    tag: Annotated[str, typer.Option(help="run tag (last TREC column)")] = "langmix",
+    force: Annotated[
+        bool, typer.Option(help="search even if the model differs from the one that encoded")
+    ] = False,
+) -> None:
+    """Search an index with a query file or one query; write a TREC run / JSON, or print the hits."""
+    from langmix.data.beir import load_queries
+    from langmix.retrieval.index import SearchIndex
+    from langmix.retrieval.search import OUTPUT_FORMATS, Searcher, open_docstore, write_results
+
+    if (query is None) == (queries is None):
+        raise LangmixError("give exactly one of --query TEXT or --queries FILE")
+    if fmt not in OUTPUT_FORMATS:
+        raise LangmixError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    idx = SearchIndex.load(index_dir)
+    meta = idx.info.get("meta") or {}
+    model_name = model or meta.get("model")
+    if not model_name:
+        raise LangmixError(f"{index_dir}: the index does not record its model; pass --model")
+    st_model = _load(model_name, max_length)
+    recorded = meta.get("fingerprint")
+    if recorded and not force and _fingerprint(st_model) != recorded:
+        raise LangmixError(
+            f"model {model_name!r} is not the model that encoded {index_dir} ({meta.get('model')!r}); "
+            "pass --force to search anyway"
+        )
+    docs = open_docstore(corpus) if corpus is not None else None
+    searcher = Searcher(
+        idx,
+        st_model,
+        docs=docs,
+        query_prompt=prompt,
+        batch_size=batch_size,
+        nprobe=nprobe,
+        ef_search=ef_search,
+    )
+    if query is not None:
+        results = {"query": searcher.search(query, k)}
+    else:
+        assert queries is not None
+        q = load_queries(queries)
+        with RichProgress(console) as progress:
+            results = searcher.search_many(q, k, on_progress=lambda done: progress("search", done, len(q)))
+    if out is not None:
+        write_results(out, results, fmt, tag)
+        console.print(f"{len(results)} queries × top {k} → {out}")
+    elif query is not None:
+        table = Table(title=f"top {k} for {query!r}")
+        for column in ("rank", "doc id", "score", "text"):
+            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+        for rank, hit in enumerate(results["query"], start=1):
+            text = (hit.text or "")[:160]
+            table.add_row(str(rank), hit.doc_id, f"{hit.score:.4f}", text)
+        Console().print(table)
+    else:
+        from langmix.evaluation.trec import format_trec_run
+
+        typer.echo(
+            format_trec_run({qid: [(h.doc_id, h.score) for h in hits] for qid, hits in results.items()}, tag),
+            nl=False,
+        )
+
+
+retrieval_eval = typer.Typer(
+    name="evaluate-retrieval",
+    help="Evaluate a retriever on MIRACL or a BEIR set: nDCG@10, Recall@100, MRR@10, MAP (trec_eval -c)",
+    no_args_is_help=True,
+)
+app.add_typer(retrieval_eval, name="evaluate-retrieval")
+
+
+def _settings(
+    k: int,
+    kind: str,
+    nprobe: int,
+    shard_size: int,
+    batch_size: int,
+    dtype: str,
+    devices: str | None,
+    overwrite: bool,
+    metrics: str | None,
+):
+    from langmix.evaluation.trec import DEFAULT_METRICS
+    from langmix.retrieval.index import IndexConfig
+    from langmix.retrieval.pipeline import RetrievalSettings
+
+    return RetrievalSettings(
+        k=k,
+        metrics=tuple(_split(metrics) or DEFAULT_METRICS),
+        index=IndexConfig(kind=kind, nprobe=nprobe),
+        shard_size=shard_size,
+        batch_size=batch_size,
+        dtype=dtype,
+        devices=tuple(_split(devices)) if devices else None,
+        overwrite=overwrite,
+    )
+
+
+def _run_pools(
+    pools,
+    *,
+    model: str | None,
+    max_length: int | None,
+    runs: str | None,
+    out: Path,
+    work: Path | None,
+    settings,
+    benchmark: str,
+    extra: dict,
+) -> dict:
+    from langmix.reports.retrieval import rich_table
+    from langmix.retrieval.pipeline import evaluate_pools
+
+    run_files = None
+    st_model = None
+    if runs is not None:
+        if "{lang}" not in runs:
+            raise LangmixError("--runs must contain {lang}, e.g. runs/{lang}.trec")
+        run_files = {label: Path(runs.format(lang=label)) for pool in pools for label in pool.groups}
+        model_name = model or "(run files)"
+    else:
+        model_name = model or "embedded"
+        st_model = _load(model_name, max_length)
+    model_meta = {"fingerprint": _fingerprint(st_model)} if st_model is not None else None
+    with RichProgress(console) as progress:
+        summary = evaluate_pools(
+            pools,
+            out,
+            model=st_model,
+            model_name=model_name,
+            benchmark=benchmark,
+            model_meta=model_meta,
+            settings=settings,
+            work_dir=work,
+            runs=run_files,
+            progress=progress,
+            extra_config=extra,
+        )
+    Console().print(rich_table(summary))
+    console.print(f"wrote {out}/metrics.json, report.md, per_query.jsonl" + ("" if runs else ", runs/"))
+    return summary
+
+
+@retrieval_eval.command("miracl")
+def evaluate_miracl(
+    langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all 18)")] = None,
+    model: Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")] = None,
+    corpus: Annotated[
+        str,
+        typer.Option(
+            help="hf://datasets/miracl/miracl-corpus, a local folder in its layout, "
+            "or a path with {lang} to a corpus.jsonl per language"
+        ),
+    ] = "hf://datasets/miracl/miracl-corpus",
+    revision: Annotated[str | None, typer.Option(help="hub revision of the corpus")] = None,
+    runs: Annotated[
+        str | None, typer.Option(help="score existing runs instead of searching, e.g. runs/{lang}.trec")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="output folder (runs/, metrics.json, report.md)")] = Path(
+        "runs/evaluate/miracl"
+    ),
+    work: Annotated[
+        Path | None, typer.Option(help="embeddings and indexes (default <out>/work; reused)")
+    ] = None,
+    k: Annotated[int, typer.Option(min=1, help="hits per query")] = 100,
+    index_kind: Annotated[str, typer.Option(help="flat | ivf | hnsw")] = "flat",
+    nprobe: Annotated[int, typer.Option(min=1)] = 32,
+    metrics: Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")] = None,
+    shard_size: Annotated[int, typer.Option(min=1)] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    dtype: Annotated[str, typer.Option(help="float16 | float32 shards")] = "float16",
+    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
+    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
+    overwrite: Annotated[bool, typer.Option(help="re-encode and re-index from scratch")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding miracl/")
+    ] = None,
+) -> None:
+    """MIRACL dev (SPEC §4.2): per-language monolingual search, nDCG@10 and Recall@100 with trec_eval -c."""
+    from langmix.retrieval.pipeline import miracl_pools
+
+    settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
+    pools = miracl_pools(
+        _split(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
+    )
+    console.print(f"[bold]langmix evaluate-retrieval miracl[/] {', '.join(p.name for p in pools)} → {out}")
+    _run_pools(
+        pools,
+        model=model,
+        max_length=max_length,
+        runs=runs,
+        out=out,
+        work=work,
+        settings=settings,
+        benchmark="miracl-dev",
+        extra={"corpus": None if runs else corpus, "revision": revision},
+    )
+
+
+@retrieval_eval.command("beir")
+def evaluate_beir(
+    data: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    model: Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")] = None,
+    runs: Annotated[
+        str | None,
+        typer.Option(help="score existing runs, e.g. runs/{lang}.trec ({lang}=all without a lang field)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default runs/evaluate/beir__<folder>)")
+    ] = None,
+    work: Annotated[
+        Path | None, typer.Option(help="embeddings and index (default <out>/work; reused)")
+    ] = None,
+    k: Annotated[int, typer.Option(min=1, help="hits per query")] = 100,
+    index_kind: Annotated[str, typer.Option(help="flat | ivf | hnsw")] = "flat",
+    nprobe: Annotated[int, typer.Option(min=1)] = 32,
+    metrics: Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")] = None,
+    shard_size: Annotated[int, typer.Option(min=1)] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    dtype: Annotated[str, typer.Option(help="float16 | float32 shards")] = "float16",
+    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
+    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
+    overwrite: Annotated[bool, typer.Option(help="re-encode and re-index from scratch")] = False,
+) -> None:
+    """A BEIR-format set: one corpus, queries scored per `lang` field (trec_eval -c), mean and median."""
+    from langmix.retrieval.pipeline import beir_pool
+
+    settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
+    pool = beir_pool(data, split)
+    out = out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}"
+    console.print(
+        f"[bold]langmix evaluate-retrieval beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}"
+    )
+    _run_pools(
+        [pool],
+        model=model,
+        max_length=max_length,
+        runs=runs,
+        out=out,
+        work=work,
+        settings=settings,
+        benchmark=f"beir:{data.resolve().name}:{split}",
+        extra={"data": str(data.resolve())},
+    )

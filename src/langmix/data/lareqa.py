@@ -152,15 +152,26 @@ def load_lareqa(
             raise DataError(folder, f"folder not found (expected {name} files <lang>.json under it)")
         if not any(folder.glob("*.json")):
             raise DataError(folder, f"no <lang>.json files in the {name} folder")
-    files = [read_squad_file(_resolve_file(bench, lang, root, download), lang, strict=strict) for lang in langs]
+    files = [
+        read_squad_file(_resolve_file(bench, lang, root, download), lang, strict=strict) for lang in langs
+    ]
     for f in files:
         if not f.questions:
             raise DataError(f.path, "no usable questions")
     keep = _select_questions(files, max_questions)
 
     out = LareqaSet(
-        name=name, languages=langs, q_text=[], q_id=[], q_lang=np.zeros(0), q_answer=np.zeros(0),
-        c_text=[], c_lang=np.zeros(0), c_paragraph=np.zeros(0), paragraphs=[], max_questions=max_questions,
+        name=name,
+        languages=langs,
+        q_text=[],
+        q_id=[],
+        q_lang=np.zeros(0),
+        q_answer=np.zeros(0),
+        c_text=[],
+        c_lang=np.zeros(0),
+        c_paragraph=np.zeros(0),
+        paragraphs=[],
+        max_questions=max_questions,
     )
     q_lang, q_answer, c_lang, c_par = [], [], [], []
     for li, (f, ids) in enumerate(zip(files, keep, strict=True)):

@@ -164,7 +164,9 @@ def read_squad_file(path: str | Path, lang: str, *, strict: bool = True) -> Squa
                 try:
                     qid, text, local, answer = _question(qa, f"{record}.qas[{k}]", spans)
                     if qid in seen:
-                        raise _Problem(f"{record}.qas[{k}]", f"duplicate question id {qid} (first at {seen[qid]})")
+                        raise _Problem(
+                            f"{record}.qas[{k}]", f"duplicate question id {qid} (first at {seen[qid]})"
+                        )
                 except _Problem as exc:
                     problem(exc)
                     continue

@@ -62,8 +62,9 @@ def encode_lareqa(
     ):
         cache = cache_for(model, prompt, fingerprint=fingerprint) if use_cache else None
         with tracker.task(f"encoding {data.name} {label}", total=len(set(texts))) as advance:
-            vectors, part = encode_texts(model, texts, prompt_name=prompt, batch_size=batch_size, cache=cache,
-                                         on_batch=advance)
+            vectors, part = encode_texts(
+                model, texts, prompt_name=prompt, batch_size=batch_size, cache=cache, on_batch=advance
+            )
         stats.add(part)
         out.append(vectors)
     return out[0], out[1], stats
@@ -80,13 +81,19 @@ def evaluate_model(
 ) -> LareqaResult:
     """Encode ``data`` with ``model`` (any SentenceTransformer) and score every LAReQA setting."""
     q_emb, c_emb, _ = encode_lareqa(
-        model, data, candidate_mode=candidate_mode, batch_size=batch_size, use_cache=use_cache, tracker=tracker
+        model,
+        data,
+        candidate_mode=candidate_mode,
+        batch_size=batch_size,
+        use_cache=use_cache,
+        tracker=tracker,
     )
     return evaluate_embeddings(data, q_emb, c_emb)
 
 
-def run_lareqa(model, options: LareqaOptions, *, data_root: str | Path | None = None,
-               tracker: Tracker | None = None) -> LareqaRun:
+def run_lareqa(
+    model, options: LareqaOptions, *, data_root: str | Path | None = None, tracker: Tracker | None = None
+) -> LareqaRun:
     """Load the set named in ``options``, encode, score, and time each phase."""
     tracker = tracker or Tracker()
     timings: dict[str, float] = {}
@@ -103,8 +110,12 @@ def run_lareqa(model, options: LareqaOptions, *, data_root: str | Path | None = 
         model.max_seq_length = options.max_length
     t1 = time.perf_counter()
     q_emb, c_emb, stats = encode_lareqa(
-        model, data, candidate_mode=options.candidate_mode, batch_size=options.batch_size,
-        use_cache=options.use_cache, tracker=tracker,
+        model,
+        data,
+        candidate_mode=options.candidate_mode,
+        batch_size=options.batch_size,
+        use_cache=options.use_cache,
+        tracker=tracker,
     )
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -135,7 +135,9 @@ def evaluate_embeddings(
             has = pair_count[i] > 0
             pair[metric][i, has] = np.nanmean(rows[:, has], axis=0)
 
-    pooled = multi_relevant_metrics(np.where(present, counts.sum(axis=2), 0), np.where(present, rel_scores, -np.inf))
+    pooled = multi_relevant_metrics(
+        np.where(present, counts.sum(axis=2), 0), np.where(present, rel_scores, -np.inf)
+    )
     mul: dict[str, np.ndarray] = {}
     for metric in (*METRICS, "rank_distance"):
         values = pooled[_PER_QUERY.get(metric, metric)]

@@ -11,8 +11,12 @@ from langmix.errors import LangmixError
 from langmix.reports.lareqa import headline
 
 COLUMNS = (
-    ("mo_map", "Mo. mAP"), ("cr_map", "Cr. mAP"), ("mul_map", "Mul. mAP"),
-    ("mul_r@1", "Mul. R@1"), ("mul_r@10", "Mul. R@10"), ("rank_distance", "rank dist."),
+    ("mo_map", "Mo. mAP"),
+    ("cr_map", "Cr. mAP"),
+    ("mul_map", "Mul. mAP"),
+    ("mul_r@1", "Mul. R@1"),
+    ("mul_r@10", "Mul. R@10"),
+    ("rank_distance", "rank dist."),
 )
 
 
@@ -31,7 +35,9 @@ def compare_rows(docs: list[dict]) -> list[dict[str, float]]:
     """Headline numbers per run plus ``delta_<key>`` relative to the first run."""
     benches = {d["benchmark"] for d in docs}
     if len(benches) > 1:
-        raise LangmixError(f"runs are on different benchmarks ({', '.join(sorted(benches))}); compare like with like")
+        raise LangmixError(
+            f"runs are on different benchmarks ({', '.join(sorted(benches))}); compare like with like"
+        )
     base = headline(docs[0])
     rows = []
     for doc in docs:

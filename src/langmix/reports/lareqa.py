@@ -101,23 +101,37 @@ def markdown(doc: dict) -> str:
         "",
         f"{d['n_questions']} questions ({d['n_ids']} ids), {d['n_candidates']} candidates; settings: "
         f"{s['mo']} Mo., {s['cr']} Cr., {s['mul']} Mul.; candidate text: {doc['options']['candidate_mode']}"
-        + (f"; at most {doc['options']['max_questions']} questions per language" if doc["options"]["max_questions"]
-           else ""),
+        + (
+            f"; at most {doc['options']['max_questions']} questions per language"
+            if doc["options"]["max_questions"]
+            else ""
+        ),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in language_rows(doc)]
-    lines += ["", "Mo./Cr./Mul. = mAP over the pool of the query's language / each other language (mean over "
-              "targets) / all languages; rank dist. = mean highest − lowest rank of a question's relevant "
-              "sentences in the pooled setting (lower = less language bias).", ""]
+    lines += [
+        "",
+        "Mo./Cr./Mul. = mAP over the pool of the query's language / each other language (mean over "
+        "targets) / all languages; rank dist. = mean highest − lowest rank of a question's relevant "
+        "sentences in the pooled setting (lower = less language bias).",
+        "",
+    ]
     langs = doc["matrix"]["languages"]
-    lines += ["## mAP, query language (rows) × corpus language (columns)", "",
-              "| query \\ corpus | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 1)]
+    lines += [
+        "## mAP, query language (rows) × corpus language (columns)",
+        "",
+        "| query \\ corpus | " + " | ".join(langs) + " |",
+        "|" + "---|" * (len(langs) + 1),
+    ]
     for lang, row in zip(langs, doc["matrix"]["map"], strict=True):
         lines.append(f"| {lang} | " + " | ".join(_fmt(v) for v in row) + " |")
     if d["checksum_mismatches"]:
-        lines += ["", f"**Data differs from the official release for: {', '.join(d['checksum_mismatches'])}**"]
+        lines += [
+            "",
+            f"**Data differs from the official release for: {', '.join(d['checksum_mismatches'])}**",
+        ]
     if d["skipped"]:
         lines += ["", f"**{len(d['skipped'])} records skipped:**", ""] + [f"- {s}" for s in d["skipped"]]
     return "\n".join(lines) + "\n"
@@ -141,7 +155,9 @@ def heatmap_png(doc: dict, metric: str = "map") -> bytes:
     import matplotlib.pyplot as plt
 
     langs = doc["matrix"]["languages"]
-    values = np.array([[np.nan if v is None else v for v in row] for row in doc["matrix"][metric]], dtype=float)
+    values = np.array(
+        [[np.nan if v is None else v for v in row] for row in doc["matrix"][metric]], dtype=float
+    )
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(langs), 0.8 + 0.55 * len(langs)))
     image = ax.imshow(values, cmap="viridis", vmin=np.nanmin(values), vmax=np.nanmax(values))
     ax.set_xticks(range(len(langs)), langs)

@@ -1,0 +1,63 @@
+"""``langmix experiment``: a grid of trainings, each evaluated, summarised with tests and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from langmix.cli.app import app, console
+from langmix.experiments.grid import ExperimentRunner, load_experiment
+from langmix.reports.experiment import COLUMNS, _fmt, write_summary
+from langmix.reports.progress import RichTracker
+
+
+def print_summary(summary: dict) -> None:
+    out = Console()
+    for dataset, block in summary["datasets"].items():
+        table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
+        table.add_column("system")
+        for _, label in COLUMNS:
+            table.add_column(label, justify="right")
+        for name, row in sorted(block["systems"].items(), key=lambda kv: (kv[0] != "base", kv[0])):
+            table.add_row(name, *(_fmt(row[k], k) for k, _ in COLUMNS))
+        out.print(table)
+        for hybrid, against in block["significance"].items():
+            for other, cells in against.items():
+                parts = ", ".join(f"{s} {c['delta']:+.4f} (p={c['p_value']:.3g})" for s, c in cells.items())
+                out.print(f"{hybrid} vs {other}: {parts}")
+
+
+def run_experiment(
+    config_path: Path, *, data_dir: Path | None, output_dir: Path | None = None, summary_only: bool = False
+) -> dict:
+    overrides = {"output_dir": str(output_dir)} if output_dir else None
+    config = load_experiment(config_path, overrides)
+    runner = ExperimentRunner(
+        config,
+        data_root=data_dir,
+        tracker=RichTracker(console),
+        log=lambda msg: console.print(msg, highlight=False),
+    )
+    if not summary_only:
+        runner.run()
+    summary = write_summary(runner)
+    print_summary(summary)
+    console.print(f"wrote {config.output_dir}/summary.md, summary.json and plots")
+    return summary
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="experiment YAML (see configs/)")],
+    out: Annotated[Path | None, typer.Option(help="override the config's output_dir")] = None,
+    summary_only: Annotated[bool, typer.Option(help="only rebuild the summary from finished runs")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
+    ] = None,
+) -> None:
+    """Train every run of a grid (skipping finished ones), evaluate each, write the summary."""
+    run_experiment(config, data_dir=data_dir, output_dir=out, summary_only=summary_only)
