@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from langmix.cli.app import app, console
-from langmix.experiments.grid import ExperimentRunner, load_experiment
+from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_experiment
 from langmix.reports.experiment import COLUMNS, _fmt, write_summary
 from langmix.reports.progress import RichTracker
 
@@ -31,11 +31,10 @@ def print_summary(summary: dict) -> None:
                 out.print(f"{hybrid} vs {other}: {parts}")
 
 
-def run_experiment(
-    config_path: Path, *, data_dir: Path | None, output_dir: Path | None = None, summary_only: bool = False
+def run_experiment_config(
+    config: ExperimentConfig, *, data_dir: Path | None, summary_only: bool = False
 ) -> dict:
-    overrides = {"output_dir": str(output_dir)} if output_dir else None
-    config = load_experiment(config_path, overrides)
+    """Run (or resume) ``config`` with progress bars, then write and print its summary."""
     runner = ExperimentRunner(
         config,
         data_root=data_dir,
@@ -48,6 +47,14 @@ def run_experiment(
     print_summary(summary)
     console.print(f"wrote {config.output_dir}/summary.md, summary.json and plots")
     return summary
+
+
+def run_experiment(
+    config_path: Path, *, data_dir: Path | None, output_dir: Path | None = None, summary_only: bool = False
+) -> dict:
+    overrides = {"output_dir": str(output_dir)} if output_dir else None
+    config = load_experiment(config_path, overrides)
+    return run_experiment_config(config, data_dir=data_dir, summary_only=summary_only)
 
 
 @app.command()
