@@ -42,7 +42,7 @@ def demo_config(out: Path, max_questions: int | None = None, steps: int | None =
         seeds=[1],
         evaluate=["xquad-r"],
         eval_max_questions=max_questions,
-        eval_max_length=128,
+        eval_max_length=512,
     )
 
 
