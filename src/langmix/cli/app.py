@@ -16,6 +16,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+evaluate_app = typer.Typer(
+    help="Evaluate a model: xquad-r / mlqa-r (LAReQA), miracl, or a BEIR-format set.",
+    no_args_is_help=True,
+)
+app.add_typer(evaluate_app, name="evaluate")
 console = Console(stderr=True)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from langmix.cli.app import app, console
+from langmix.cli.app import app, console, evaluate_app
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.errors import LangmixError
@@ -49,44 +49,51 @@ def evaluate_lareqa_command(
     return doc
 
 
-@app.command()
-def evaluate(
-    dataset: Annotated[str, typer.Argument(help=f"one of: {', '.join(LAREQA_BENCHMARKS)}")],
-    model: Annotated[str, typer.Option(help="'embedded', a local path or a Hugging Face id")] = "embedded",
-    out: Annotated[
-        Path | None, typer.Option(help="run folder (default runs/evaluate/<set>__<model>)")
-    ] = None,
-    langs: Annotated[str | None, typer.Option(help="comma-separated language subset")] = None,
-    max_questions: Annotated[
-        int | None, typer.Option(help="at most this many questions per language")
-    ] = None,
-    candidate: Annotated[
-        str, typer.Option(help="candidate text: sentence | sentence+paragraph")
-    ] = "sentence",
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
-    skip_invalid: Annotated[
-        bool, typer.Option(help="skip bad records (listed in the report) instead of failing")
-    ] = False,
-    cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
-    data_dir: Annotated[
-        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
-    ] = None,
-) -> None:
-    """Evaluate a model on XQuAD-R or MLQA-R (LAReQA): Mo., Cr., Mul. mAP, R@1/10, mAP@20, rank distance."""
-    if dataset not in LAREQA_BENCHMARKS:
-        raise LangmixError(f"unknown benchmark {dataset!r}; choose one of {', '.join(LAREQA_BENCHMARKS)}")
-    options = LareqaOptions(
-        dataset=dataset,
-        languages=_split(langs),
-        max_questions=max_questions,
-        candidate_mode=candidate,
-        batch_size=batch_size,
-        max_length=max_length,
-        strict=not skip_invalid,
-        use_cache=cache,
+def _lareqa_command(dataset: str):
+    def command(
+        model: Annotated[
+            str, typer.Option(help="'embedded', a local path or a Hugging Face id")
+        ] = "embedded",
+        out: Annotated[
+            Path | None, typer.Option(help="run folder (default runs/evaluate/<set>__<model>)")
+        ] = None,
+        langs: Annotated[str | None, typer.Option(help="comma-separated language subset")] = None,
+        max_questions: Annotated[
+            int | None, typer.Option(help="at most this many questions per language")
+        ] = None,
+        candidate: Annotated[
+            str, typer.Option(help="candidate text: sentence | sentence+paragraph")
+        ] = "sentence",
+        batch_size: Annotated[int, typer.Option(min=1)] = 64,
+        max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
+        skip_invalid: Annotated[
+            bool, typer.Option(help="skip bad records (listed in the report), don't fail")
+        ] = False,
+        cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
+        data_dir: Annotated[
+            Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
+        ] = None,
+    ) -> None:
+        options = LareqaOptions(
+            dataset=dataset,
+            languages=_split(langs),
+            max_questions=max_questions,
+            candidate_mode=candidate,
+            batch_size=batch_size,
+            max_length=max_length,
+            strict=not skip_invalid,
+            use_cache=cache,
+        )
+        evaluate_lareqa_command(model, options, out, data_dir)
+
+    command.__doc__ = (
+        f"{dataset.upper()} (LAReQA): Mo., Cr., Mul. mAP, R@1/10, mAP@20 and rank distance of a model."
     )
-    evaluate_lareqa_command(model, options, out, data_dir)
+    return command
+
+
+for _name in LAREQA_BENCHMARKS:
+    evaluate_app.command(_name)(_lareqa_command(_name))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Commands of the retrieval stage: ``encode``, ``index``, ``search``, ``evaluate-retrieval miracl|beir``.
+"""Commands of the retrieval stage: ``encode``, ``index``, ``search``, ``evaluate miracl|beir``.
 
 Each stage reads and writes plain files (embedding shards, a faiss index folder, TREC runs), so stages can
 run on different machines; all the work is in ``langmix.retrieval`` and ``langmix.evaluation.trec``.
@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from langmix.cli.app import app, console
+from langmix.cli.app import app, console, evaluate_app
 from langmix.errors import LangmixError
 
 DEVICES_HELP = (
@@ -271,14 +271,6 @@ def search(
         )
 
 
-retrieval_eval = typer.Typer(
-    name="evaluate-retrieval",
-    help="Evaluate a retriever on MIRACL or a BEIR set: nDCG@10, Recall@100, MRR@10, MAP (trec_eval -c)",
-    no_args_is_help=True,
-)
-app.add_typer(retrieval_eval, name="evaluate-retrieval")
-
-
 def _settings(
     k: int,
     kind: str,
@@ -351,7 +343,7 @@ def _run_pools(
     return summary
 
 
-@retrieval_eval.command("miracl")
+@evaluate_app.command("miracl")
 def evaluate_miracl(
     langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all 18)")] = None,
     model: Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")] = None,
@@ -393,7 +385,7 @@ def evaluate_miracl(
     pools = miracl_pools(
         _split(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
     )
-    console.print(f"[bold]langmix evaluate-retrieval miracl[/] {', '.join(p.name for p in pools)} → {out}")
+    console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {out}")
     _run_pools(
         pools,
         model=model,
@@ -407,7 +399,7 @@ def evaluate_miracl(
     )
 
 
-@retrieval_eval.command("beir")
+@evaluate_app.command("beir")
 def evaluate_beir(
     data: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
     split: Annotated[str, typer.Option(help="qrels split")] = "test",
@@ -439,9 +431,7 @@ def evaluate_beir(
     settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
     pool = beir_pool(data, split)
     out = out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}"
-    console.print(
-        f"[bold]langmix evaluate-retrieval beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}"
-    )
+    console.print(f"[bold]langmix evaluate beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}")
     _run_pools(
         [pool],
         model=model,
