@@ -1,6 +1,6 @@
 """``langmix demo``: the README's main job, a short real hybrid fine-tune of the embedded model.
 
-Trains multilingual-e5-small (embedded) with hybrid batches (alpha 0.5) on MLQA-R for a few dozen
+Trains multilingual-e5-small (embedded) with hybrid batches (alpha 0.5) on MLQA-R for 50
 steps, then evaluates the untrained and the fine-tuned model on full XQuAD-R (no shared articles),
 and prints and writes the comparison. About 10 minutes on 2 CPU cores.
 """
@@ -21,13 +21,13 @@ DEMO_TRAIN = {
     "model": "embedded",
     "max_seq_length": 64,
     "freeze_embeddings": True,
-    "batch_size": 32,
-    "max_steps": 60,
+    "batch_size": 16,
+    "max_steps": 50,
     "learning_rate": 3e-5,
     "weight_decay": 0.01,
     "warmup": 0.1,
     "val_fraction": 0.1,
-    "eval_steps": 20,
+    "eval_steps": 25,
     "logging_steps": 5,
 }
 
@@ -50,7 +50,7 @@ def demo_config(out: Path, max_questions: int | None = None, steps: int | None =
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the run")] = Path("runs/demo"),
     max_questions: Annotated[int | None, typer.Option(help="cap questions per language (quick look)")] = None,
-    steps: Annotated[int | None, typer.Option(help="training steps (default 60)")] = None,
+    steps: Annotated[int | None, typer.Option(help="training steps (default 50)")] = None,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
     ] = None,
