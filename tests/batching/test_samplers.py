@@ -1,4 +1,5 @@
-"""The batch plan on real MLQA-R data: batch kinds, languages, no repeated id or text, determinism, DDP groups."""
+"""The batch plan on real MLQA-R data: batch kinds, languages, no repeated id or text, determinism,
+DDP groups."""
 
 from __future__ import annotations
 
@@ -173,8 +174,10 @@ def test_hard_negatives_follow_the_passage_language():
 
 def test_too_little_data_is_a_clear_error():
     items = [ParallelItem(str(i), {"en": ParallelText(f"q{i}", f"p{i}")}) for i in range(10)]
-    items += [ParallelItem(f"x{i}", {"en": ParallelText(f"xq{i}", f"xp{i}"), "de": ParallelText(f"d{i}", f"e{i}")})
-              for i in range(3)]  # fmt: skip
+    items += [
+        ParallelItem(f"x{i}", {"en": ParallelText(f"xq{i}", f"xp{i}"), "de": ParallelText(f"d{i}", f"e{i}")})
+        for i in range(3)
+    ]
     ds = ParallelDataset("small", items)
     with pytest.raises(LangmixError, match="language de has 3 ids"):
         BatchPlan([ds], strategy="mono", batch_size=4)

@@ -78,20 +78,38 @@ def test_folder_errors(tmp_path):
 
 
 def _squad(qas_by_id: dict[str, tuple[str, str, int]], context: str) -> dict:
-    return {"data": [{"title": "t", "paragraphs": [{
-        "context": context,
-        "qas": [{"id": qid, "question": q, "answers": [{"text": a, "answer_start": s}]}
-                for qid, (q, a, s) in qas_by_id.items()],
-    }]}]}  # fmt: skip
+    return {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {"id": qid, "question": q, "answers": [{"text": a, "answer_start": s}]}
+                            for qid, (q, a, s) in qas_by_id.items()
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
 
 
 def test_translate_train_files_without_sentence_breaks(tmp_path):
     en = "Paris is in France. Berlin is in Germany! Rome is in Italy."
     de = "Paris liegt in Frankreich. Berlin liegt in Deutschland! Rom liegt in Italien."
     (tmp_path / "squad.translate.train.en-en.json").write_text(
-        json.dumps(_squad({"a": ("Where is Berlin?", "Germany", en.index("Germany")),
-                           "b": ("Where is Rome?", "Italy", en.index("Italy"))}, en))
-    )  # fmt: skip
+        json.dumps(
+            _squad(
+                {
+                    "a": ("Where is Berlin?", "Germany", en.index("Germany")),
+                    "b": ("Where is Rome?", "Italy", en.index("Italy")),
+                },
+                en,
+            )
+        )
+    )
     (tmp_path / "squad.translate.train.en-de.json").write_text(
         json.dumps(_squad({"a": ("Wo liegt Berlin?", "Deutschland", de.index("Deutschland"))}, de))
     )
@@ -112,6 +130,8 @@ def test_validation_errors():
         ParallelDataset("d", [ParallelItem("x", {"de": ParallelText(" ", "p")})])
     with pytest.raises(DataError, match="empty positive"):
         ParallelDataset("d", [ParallelItem("x", {"de": ParallelText("q", "")})])
+    with pytest.raises(DataError, match="hard negative 0 in 'en' is the positive"):
+        ParallelDataset("d", [ParallelItem("x", {"en": ParallelText("q", "p", ("p",))})])
     with pytest.raises(DataError, match="no language"):
         ParallelDataset("d", [ParallelItem("x", {})])
     with pytest.raises(DataError, match="missing language"):
@@ -123,10 +143,15 @@ def test_validation_errors():
 
 
 def test_jsonl_round_trip_and_both_line_forms(tmp_path):
-    ds = ParallelDataset("d", [
-        ParallelItem("1", {"en": ParallelText("q1", "p1", ("n1",)), "de": ParallelText("q1de", "p1de", ("n1de",))}),
-        ParallelItem("2", {"en": ParallelText("q2", "p2", ("n2",))}),
-    ])  # fmt: skip
+    ds = ParallelDataset(
+        "d",
+        [
+            ParallelItem(
+                "1", {"en": ParallelText("q1", "p1", ("n1",)), "de": ParallelText("q1de", "p1de", ("n1de",))}
+            ),
+            ParallelItem("2", {"en": ParallelText("q2", "p2", ("n2",))}),
+        ],
+    )
     path = write_parallel_jsonl(tmp_path / "x.jsonl", ds)
     back = load_parallel_jsonl(path)
     assert [(i.id, dict(i.texts)) for i in back.items] == [(i.id, dict(i.texts)) for i in ds.items]
@@ -143,16 +168,26 @@ def test_jsonl_round_trip_and_both_line_forms(tmp_path):
 @pytest.mark.parametrize(
     ("lines", "match"),
     [
-        (['{"id": "1", "lang": "en", "query": "q", "positive": "p"}',
-          '{"id": "1", "lang": "en", "query": "q2", "positive": "p2"}'], r"line 2: duplicate id '1' in language 'en'"),
+        (
+            [
+                '{"id": "1", "lang": "en", "query": "q", "positive": "p"}',
+                '{"id": "1", "lang": "en", "query": "q2", "positive": "p2"}',
+            ],
+            r"line 2: duplicate id '1' in language 'en'",
+        ),
         (['{"id": "1", "lang": "en", "query": "", "positive": "p"}'], "empty query"),
         (['{"id": "1", "lang": "EN", "query": "q", "positive": "p"}'], "not a language code"),
         (['{"id": "1", "query": "q", "positive": "p"}'], "neither 'languages' nor 'lang'"),
         (['{"id": "1", "lang": "en", "query": "q"}'], "missing 'positive'"),
-        (['{"id": "1", "lang": "en", "query": "q", "positive": "p"', ], "line 1: not valid JSON"),
+        (
+            [
+                '{"id": "1", "lang": "en", "query": "q", "positive": "p"',
+            ],
+            "line 1: not valid JSON",
+        ),
         (['{"lang": "en", "query": "q", "positive": "p"}'], "missing 'id'"),
     ],
-)  # fmt: skip
+)
 def test_jsonl_errors_name_the_line(tmp_path, lines, match):
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -163,7 +198,8 @@ def test_jsonl_errors_name_the_line(tmp_path, lines, match):
 def test_jsonl_complete_requires_every_language(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_text(
-        '{"id": "1", "languages": {"en": {"query": "a", "positive": "b"}, "de": {"query": "c", "positive": "d"}}}\n'
+        '{"id": "1", "languages": {"en": {"query": "a", "positive": "b"}, '
+        '"de": {"query": "c", "positive": "d"}}}\n'
         '{"id": "2", "languages": {"en": {"query": "e", "positive": "f"}}}\n'
     )
     assert len(load_parallel_jsonl(path)) == 2
@@ -178,8 +214,16 @@ def _mmarco_fixture(root, n=5, german=None):
         count = german if (german is not None and config == "german") else n
         with open(folder / "train.jsonl", "w") as fh:
             for i in range(count):
-                fh.write(json.dumps({"query": f"{prefix} q{i}", "positive": f"{prefix} p{i}",
-                                     "negative": f"{prefix} n{i}"}) + "\n")  # fmt: skip
+                fh.write(
+                    json.dumps(
+                        {
+                            "query": f"{prefix} q{i}",
+                            "positive": f"{prefix} p{i}",
+                            "negative": f"{prefix} n{i}",
+                        }
+                    )
+                    + "\n"
+                )
     return root
 
 

@@ -48,6 +48,9 @@ def train_command(
     ] = None,
     precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | fp16")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch CPU threads (1 is often fastest on a busy CPU)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/train/latest)")] = None,
     resume: Annotated[
         str | None, typer.Option(help="'auto' (latest checkpoint in the run folder) or a path")
@@ -86,6 +89,7 @@ def train_command(
         "lareqa_eval": lareqa_eval,
         "precision": precision,
         "seed": seed,
+        "threads": threads,
         "output_dir": str(out) if out else None,
         "resume": resume,
         "data_root": str(data_dir) if data_dir else None,
