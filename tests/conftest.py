@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tests use one torch thread (and so do the processes they start): the tiny model's matrices gain
+# nothing from a second thread, and on a busy 2-core machine OpenMP's spinning threads make small
+# ops many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 
