@@ -10,6 +10,7 @@ from rich.table import Table
 from langmix.errors import LangmixError
 from langmix.reports.lareqa import headline
 
+# the headline columns of every LAReQA comparison (compare, experiment summaries)
 COLUMNS = (
     ("mo_map", "Mo. mAP"),
     ("cr_map", "Cr. mAP"),

@@ -14,18 +14,9 @@ import numpy as np
 
 from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap
 from langmix.experiments.grid import BASE, ExperimentRunner, RunSpec, grid
-from langmix.reports.compare import load_metrics
+from langmix.reports.compare import COLUMNS, load_metrics
 from langmix.reports.io import write_atomic, write_json
 from langmix.reports.lareqa import headline
-
-COLUMNS = (
-    ("mo_map", "Mo. mAP"),
-    ("cr_map", "Cr. mAP"),
-    ("mul_map", "Mul. mAP"),
-    ("mul_r@1", "Mul. R@1"),
-    ("mul_r@10", "Mul. R@10"),
-    ("rank_distance", "rank dist."),
-)
 
 
 def collect(runner: ExperimentRunner) -> dict[str, dict[str, list[tuple[RunSpec, dict, dict]]]]:
