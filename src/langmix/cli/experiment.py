@@ -19,7 +19,7 @@ def print_summary(summary: dict) -> None:
     out = Console()
     for dataset, block in summary["datasets"].items():
         table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
-        table.add_column("system")
+        table.add_column("system", no_wrap=True)
         for _, label in COLUMNS:
             table.add_column(label, justify="right")
         for name, row in sorted(block["systems"].items(), key=lambda kv: (kv[0] != "base", kv[0])):
