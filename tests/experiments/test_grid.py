@@ -66,7 +66,7 @@ def test_tiny_grid_end_to_end_and_resume(tiny_experiment, data_dir):
             assert cell["values"][seed_index] == pytest.approx(values[key])
         assert row["mo_map"]["mean"] == pytest.approx(np.mean(row["mo_map"]["values"]))
     tests = summary["datasets"]["xquad-r"]["significance"]["hybrid-a0.5-t0.05"]
-    assert set(tests) == {"mono-t0.05"} and 0 <= tests["mono-t0.05"]["mul"]["p_value"] <= 1
+    assert set(tests) == {"base", "mono-t0.05"} and 0 <= tests["mono-t0.05"]["mul"]["p_value"] <= 1
     assert (runner.root / "summary.md").read_text().count("| mono-t0.05 |") == 2  # table + test row
     assert (runner.root / "heatmaps_xquad-r.png").read_bytes()[:4] == b"\x89PNG"
     # trained models load with plain sentence-transformers

@@ -52,12 +52,12 @@ def _seed_mean(runs, setting: str) -> np.ndarray:
 
 
 def significance(systems: dict[str, list], hybrid: str) -> dict[str, dict[str, dict]]:
-    """Hybrid vs every other trained system at the same temperature, per setting, on seed-averaged AP."""
+    """Hybrid vs the untrained model and mono / cross at its temperature, per setting, seed-averaged AP."""
     out: dict[str, dict[str, dict]] = {}
     temp = hybrid.rsplit("-t", 1)[1]
     for other in sorted(systems):
-        if other in (hybrid, BASE) or not other.endswith(f"-t{temp}") or other.startswith("hybrid"):
-            continue
+        if other != BASE and (not other.endswith(f"-t{temp}") or other.startswith("hybrid")):
+            continue  # baselines: the untrained model, and mono / cross at the hybrid's temperature
         out[other] = {}
         for setting in ("mo", "cr", "mul"):
             test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
@@ -197,7 +197,7 @@ def write_summary(runner: ExperimentRunner) -> dict:
             lines.append(
                 f"| {name} | {row['mo_map']['n']} | " + " | ".join(_fmt(row[k], k) for k, _ in COLUMNS) + " |"
             )
-        for hybrid, against in tests.items():
+        for hybrid, against in ((h, a) for h, a in tests.items() if a):
             lines += [
                 "",
                 f"Paired test, {hybrid} vs baseline (Δ = hybrid − baseline mAP, p-value):",
