@@ -52,41 +52,9 @@ def test_unknown_benchmark_or_language(args, data_dir):
 
 def test_evaluate_and_compare_with_tiny_model(tiny_model_dir, data_dir, tmp_path):
     runner = CliRunner()
-    outs = []
-    for name, extra in (("a", []), ("b", ["--candidate", "sentence+paragraph"])):
-        out = tmp_path / name
-        result = runner.invoke(
-            app,
-            [
-                "evaluate",
-                "xquad-r",
-                "--model",
-                str(tiny_model_dir),
-                "--langs",
-                "en,de,zh",
-                "--max-questions",
-                "15",
-                "--out",
-                str(out),
-                "--data-dir",
-                str(data_dir),
-                "--max-length",
-                "32",
-                *extra,
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        doc = json.loads((out / "metrics.json").read_text())
-        assert doc["settings"] == {"mo": 3, "cr": 6, "mul": 3}
-        assert doc["data"]["n_questions"] == 45
-        assert doc["options"]["candidate_mode"] == ("sentence" if name == "a" else "sentence+paragraph")
-        assert (out / "heatmap_map.png").read_bytes()[:4] == b"\x89PNG"
-        assert "| mean |" in (out / "report.md").read_text()
-        outs.append(out)
-    # a second evaluation of the same model reads every embedding from the cache
-    again = runner.invoke(
-        app,
-        [
+
+    def evaluate(out, *extra):
+        args = [
             "evaluate",
             "xquad-r",
             "--model",
@@ -96,13 +64,28 @@ def test_evaluate_and_compare_with_tiny_model(tiny_model_dir, data_dir, tmp_path
             "--max-questions",
             "15",
             "--out",
-            str(tmp_path / "c"),
+            str(out),
             "--data-dir",
             str(data_dir),
             "--max-length",
             "32",
-        ],
-    )
+        ]
+        return runner.invoke(app, [*args, *extra])
+
+    outs = []
+    for name, extra in (("a", []), ("b", ["--candidate", "sentence+paragraph"])):
+        out = tmp_path / name
+        result = evaluate(out, *extra)
+        assert result.exit_code == 0, result.output
+        doc = json.loads((out / "metrics.json").read_text())
+        assert doc["settings"] == {"mo": 3, "cr": 6, "mul": 3}
+        assert doc["data"]["n_questions"] == 45
+        assert doc["options"]["candidate_mode"] == ("sentence" if name == "a" else "sentence+paragraph")
+        assert (out / "heatmap_map.png").read_bytes()[:4] == b"\x89PNG"
+        assert "| mean |" in (out / "report.md").read_text()
+        outs.append(out)
+    # a second evaluation of the same model reads every embedding from the cache
+    again = evaluate(tmp_path / "c")
     assert again.exit_code == 0, again.output
     enc = json.loads((tmp_path / "c" / "metrics.json").read_text())["encoding"]
     assert enc["encoded"] == 0 and enc["from_cache"] == enc["unique"] > 0
