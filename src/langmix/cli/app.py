@@ -24,6 +24,11 @@ app.add_typer(evaluate_app, name="evaluate")
 console = Console(stderr=True)
 
 
+def split_list(value: str | None) -> list[str] | None:
+    """``"en, de,zh"`` -> ``["en", "de", "zh"]``; None or empty -> None (comma-separated CLI options)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def main() -> None:
     """Console entry point: user errors (bad data, options, files) print one line, never a traceback."""
     try:

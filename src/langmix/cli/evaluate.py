@@ -9,20 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from langmix.cli.app import app, console, evaluate_app
+from langmix.cli.app import app, console, evaluate_app, split_list
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
-from langmix.models.encode import model_fingerprint
 from langmix.models.loading import load_model, model_display_name
 from langmix.reports.compare import compare_table
 from langmix.reports.lareqa import console_table, write_run_folder
 from langmix.reports.progress import RichTracker
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 def default_run_dir(dataset: str, model: str) -> Path:
@@ -40,7 +35,7 @@ def evaluate_lareqa_command(
     console.print(f"[bold]langmix evaluate[/] {options.dataset} · model {model_display_name(model)} → {out}")
     st_model = load_model(model)
     run = run_lareqa(st_model, options, data_root=data_dir, tracker=RichTracker(console))
-    info = {"name": model_display_name(model), "fingerprint": model_fingerprint(st_model)}
+    info = {"name": model_display_name(model)}
     doc = write_run_folder(run, info, out)
     Console().print(console_table(doc))
     for skipped in doc["data"]["skipped"]:
@@ -76,7 +71,7 @@ def _lareqa_command(dataset: str):
     ) -> None:
         options = LareqaOptions(
             dataset=dataset,
-            languages=_split(langs),
+            languages=split_list(langs),
             max_questions=max_questions,
             candidate_mode=candidate,
             batch_size=batch_size,

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from langmix.cli.app import app, console, evaluate_app
+from langmix.cli.app import app, console, evaluate_app, split_list
 from langmix.errors import LangmixError
 
 DEVICES_HELP = (
@@ -56,10 +56,6 @@ class RichProgress:
         if task not in self.tasks:
             self.tasks[task] = self.progress.add_task(task, total=total)
         self.progress.update(self.tasks[task], completed=done, total=total)
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 def _load(model: str, max_length: int | None):
@@ -134,7 +130,7 @@ def encode(
             shard_size=shard_size,
             batch_size=batch_size,
             dtype=dtype,
-            devices=_split(devices),
+            devices=split_list(devices),
             prompt=prompt,
             meta=meta,
             overwrite=overwrite,
@@ -288,12 +284,12 @@ def _settings(
 
     return RetrievalSettings(
         k=k,
-        metrics=tuple(_split(metrics) or DEFAULT_METRICS),
+        metrics=tuple(split_list(metrics) or DEFAULT_METRICS),
         index=IndexConfig(kind=kind, nprobe=nprobe),
         shard_size=shard_size,
         batch_size=batch_size,
         dtype=dtype,
-        devices=tuple(_split(devices)) if devices else None,
+        devices=tuple(split_list(devices)) if devices else None,
         overwrite=overwrite,
     )
 
@@ -383,7 +379,7 @@ def evaluate_miracl(
 
     settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
     pools = miracl_pools(
-        _split(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
+        split_list(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
     )
     console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {out}")
     _run_pools(

@@ -39,6 +39,7 @@ class LareqaRun:
     data: LareqaSet
     options: LareqaOptions
     encoding: EncodeStats
+    fingerprint: str  # of the evaluated model's weights (see model_fingerprint)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -50,11 +51,13 @@ def encode_lareqa(
     batch_size: int = 64,
     use_cache: bool = True,
     tracker: Tracker | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, EncodeStats]:
     """Question (``query`` prompt) and candidate (``passage`` prompt) embeddings, each text encoded once."""
     tracker = tracker or Tracker()
     stats = EncodeStats()
-    fingerprint = model_fingerprint(model) if use_cache else None
+    if use_cache and fingerprint is None:
+        fingerprint = model_fingerprint(model)
     out = []
     for label, texts, prompt in (
         ("questions", data.q_text, "query"),
@@ -108,6 +111,7 @@ def run_lareqa(
     timings["load_s"] = time.perf_counter() - t0
     if options.max_length:
         model.max_seq_length = options.max_length
+    fingerprint = model_fingerprint(model)  # after max_length is set: it is part of the fingerprint
     t1 = time.perf_counter()
     q_emb, c_emb, stats = encode_lareqa(
         model,
@@ -116,6 +120,7 @@ def run_lareqa(
         batch_size=options.batch_size,
         use_cache=options.use_cache,
         tracker=tracker,
+        fingerprint=fingerprint,
     )
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -123,7 +128,9 @@ def run_lareqa(
         result = evaluate_embeddings(data, q_emb, c_emb, on_chunk=advance)
     timings["score_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
-    return LareqaRun(result=result, data=data, options=options, encoding=stats, timings=timings)
+    return LareqaRun(
+        result=result, data=data, options=options, encoding=stats, fingerprint=fingerprint, timings=timings
+    )
 
 
 def options_dict(options: LareqaOptions) -> dict:

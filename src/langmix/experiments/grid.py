@@ -22,7 +22,6 @@ import yaml
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
-from langmix.models.encode import model_fingerprint
 from langmix.models.loading import load_model, model_display_name
 from langmix.reports.io import write_atomic
 from langmix.reports.lareqa import write_run_folder
@@ -196,7 +195,6 @@ class ExperimentRunner:
         model = load_model(self.model_name(spec))
         info = {
             "name": model_display_name(self.model_name(spec)),
-            "fingerprint": model_fingerprint(model),
             "run": spec.name,
             "system": spec.system,
             **asdict(spec),

@@ -40,7 +40,7 @@ def metrics_document(run: LareqaRun, model: dict) -> dict:
     matrix.update({m: res.pair[m].tolist() for m in METRICS})
     doc = {
         "benchmark": data.name,
-        "model": model,
+        "model": {**model, "fingerprint": run.fingerprint},
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "options": options_dict(run.options),
         "data": {
