@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import yaml
 
+from langmix.errors import LangmixError
 from langmix.experiments.grid import ExperimentRunner, grid, load_experiment
 from langmix.reports.experiment import write_summary
 from langmix.reports.lareqa import headline
+from langmix.training.config import parse_set
 
 
 @pytest.fixture
@@ -78,3 +80,17 @@ def test_tiny_grid_end_to_end_and_resume(tiny_experiment, data_dir):
     again = ExperimentRunner(tiny_experiment, data_root=data_dir, log=logs.append).run()
     assert set(again.values()) == {"skipped"}
     assert not any("training" in line for line in logs)
+
+
+def test_overrides_reach_grid_axes_and_the_train_block(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "train": {"max_steps": 60, "batch_size": 16}, "seeds": [1]}))
+    config = load_experiment(path, parse_set(["alpha_sweep=[0.25,0.75]", "train.max_steps=100"]))
+    assert config.alpha_sweep == [0.25, 0.75]
+    assert config.train == {"max_steps": 100, "batch_size": 16}
+    swept = sorted(spec.alpha for spec in grid(config) if spec.strategy == "hybrid")
+    assert swept == [0.25, 0.5, 0.75]
+    with pytest.raises(LangmixError, match="unknown train field"):
+        load_experiment(path, parse_set(["train.max_stepz=1"]))
+    with pytest.raises(LangmixError, match="outside"):
+        load_experiment(path, parse_set(["alpha_sweep=[1.5]"]))

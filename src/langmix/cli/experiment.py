@@ -13,6 +13,7 @@ from langmix.cli.app import app, console
 from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_experiment
 from langmix.reports.experiment import COLUMNS, _fmt, write_summary
 from langmix.reports.progress import RichTracker
+from langmix.training.config import parse_set
 
 
 def print_summary(summary: dict) -> None:
@@ -50,9 +51,16 @@ def run_experiment_config(
 
 
 def run_experiment(
-    config_path: Path, *, data_dir: Path | None, output_dir: Path | None = None, summary_only: bool = False
+    config_path: Path,
+    *,
+    data_dir: Path | None,
+    output_dir: Path | None = None,
+    summary_only: bool = False,
+    overrides: dict | None = None,
 ) -> dict:
-    overrides = {"output_dir": str(output_dir)} if output_dir else None
+    overrides = dict(overrides or {})
+    if output_dir:
+        overrides["output_dir"] = str(output_dir)
     config = load_experiment(config_path, overrides)
     return run_experiment_config(config, data_dir=data_dir, summary_only=summary_only)
 
@@ -62,9 +70,17 @@ def experiment(
     config: Annotated[Path, typer.Argument(help="experiment YAML (see configs/)")],
     out: Annotated[Path | None, typer.Option(help="override the config's output_dir")] = None,
     summary_only: Annotated[bool, typer.Option(help="only rebuild the summary from finished runs")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="override a config key: --set alpha_sweep=[0.25,0.75], --set train.max_steps=100"
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
     ] = None,
 ) -> None:
     """Train every run of a grid (skipping finished ones), evaluate each, write the summary."""
-    run_experiment(config, data_dir=data_dir, output_dir=out, summary_only=summary_only)
+    run_experiment(
+        config, data_dir=data_dir, output_dir=out, summary_only=summary_only, overrides=parse_set(set_)
+    )

@@ -74,7 +74,11 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise LangmixError(f"{path}: not valid YAML: {exc}") from None
-    raw.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        if key.startswith("train."):  # --set train.max_steps=100 reaches into the shared train block
+            raw.setdefault("train", {})[key.removeprefix("train.")] = value
+        else:
+            raw[key] = value
     known = set(ExperimentConfig.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
