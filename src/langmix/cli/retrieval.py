@@ -30,6 +30,21 @@ DEVICES_HELP = (
     "comma-separated devices for sentence-transformers' multi-process pool, e.g. cpu,cpu or cuda:0,cuda:1"
 )
 
+# Options shared by several commands, declared once (typer reads the Annotated metadata of each alias).
+ModelOption = Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")]
+WorkOption = Annotated[Path | None, typer.Option(help="embeddings and indexes (default <out>/work; reused)")]
+HitsOption = Annotated[int, typer.Option(min=1, help="hits per query")]
+IndexKindOption = Annotated[str, typer.Option(help="flat (exact) | ivf | hnsw")]
+NprobeOption = Annotated[int, typer.Option(min=1, help="IVF cells searched per query")]
+MetricsOption = Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")]
+ShardSizeOption = Annotated[int, typer.Option(min=1, help="passages per shard (the unit of resumption)")]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="texts per encoder batch")]
+DtypeOption = Annotated[str, typer.Option(help="float16 | float32 embedding shards")]
+DevicesOption = Annotated[str | None, typer.Option(help=DEVICES_HELP)]
+MaxLengthOption = Annotated[int | None, typer.Option(min=8, help="max tokens per text")]
+OverwriteOption = Annotated[bool, typer.Option(help="re-encode and re-index from scratch")]
+RunsHelp = "score existing runs instead of searching, e.g. runs/{lang}.trec"
+
 
 class RichProgress:
     """``progress(task, done, total)`` callback drawing one rich bar per task name."""
@@ -96,14 +111,12 @@ def encode(
         str, typer.Argument(help="corpus.jsonl[.gz], a BEIR folder, or miracl:<lang>[@<folder>]")
     ],
     out: Annotated[Path, typer.Option(help="embeddings folder (resumed if it holds finished shards)")],
-    model: Annotated[str, typer.Option(help="'embedded', a local path or a Hugging Face id")] = "embedded",
-    shard_size: Annotated[
-        int, typer.Option(min=1, help="passages per shard (the unit of resumption)")
-    ] = 100_000,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    dtype: Annotated[str, typer.Option(help="float16 | float32 on disk")] = "float16",
-    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
-    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per passage")] = None,
+    model: ModelOption = "embedded",
+    shard_size: ShardSizeOption = 100_000,
+    batch_size: BatchSizeOption = 64,
+    dtype: DtypeOption = "float16",
+    devices: DevicesOption = None,
+    max_length: MaxLengthOption = None,
     prompt: Annotated[
         str | None, typer.Option(help="passage prefix (default: the model's passage prompt)")
     ] = None,
@@ -145,7 +158,7 @@ def encode(
 def index(
     embeddings: Annotated[Path, typer.Argument(help="embeddings folder written by `langmix encode`")],
     out: Annotated[Path, typer.Option(help="index folder")],
-    kind: Annotated[str, typer.Option(help="flat (exact) | ivf | hnsw")] = "flat",
+    kind: IndexKindOption = "flat",
     nlist: Annotated[int | None, typer.Option(min=1, help="IVF cells (default 4*sqrt(n))")] = None,
     nprobe: Annotated[
         int, typer.Option(min=1, help="IVF cells searched per query (default for search)")
@@ -203,7 +216,7 @@ def search(
     prompt: Annotated[
         str | None, typer.Option(help="query prefix (default: the model's query prompt)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: BatchSizeOption = 64,
     tag: Annotated[str, typer.Option(help="run tag (last TREC column)")] = "langmix",
     force: Annotated[
         bool, typer.Option(help="search even if the model differs from the one that encoded")
@@ -342,7 +355,7 @@ def _run_pools(
 @evaluate_app.command("miracl")
 def evaluate_miracl(
     langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all 18)")] = None,
-    model: Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")] = None,
+    model: ModelOption = None,
     corpus: Annotated[
         str,
         typer.Option(
@@ -351,25 +364,21 @@ def evaluate_miracl(
         ),
     ] = "hf://datasets/miracl/miracl-corpus",
     revision: Annotated[str | None, typer.Option(help="hub revision of the corpus")] = None,
-    runs: Annotated[
-        str | None, typer.Option(help="score existing runs instead of searching, e.g. runs/{lang}.trec")
-    ] = None,
+    runs: Annotated[str | None, typer.Option(help=RunsHelp)] = None,
     out: Annotated[Path, typer.Option(help="output folder (runs/, metrics.json, report.md)")] = Path(
         "runs/evaluate/miracl"
     ),
-    work: Annotated[
-        Path | None, typer.Option(help="embeddings and indexes (default <out>/work; reused)")
-    ] = None,
-    k: Annotated[int, typer.Option(min=1, help="hits per query")] = 100,
-    index_kind: Annotated[str, typer.Option(help="flat | ivf | hnsw")] = "flat",
-    nprobe: Annotated[int, typer.Option(min=1)] = 32,
-    metrics: Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")] = None,
-    shard_size: Annotated[int, typer.Option(min=1)] = 100_000,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    dtype: Annotated[str, typer.Option(help="float16 | float32 shards")] = "float16",
-    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
-    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
-    overwrite: Annotated[bool, typer.Option(help="re-encode and re-index from scratch")] = False,
+    work: WorkOption = None,
+    k: HitsOption = 100,
+    index_kind: IndexKindOption = "flat",
+    nprobe: NprobeOption = 32,
+    metrics: MetricsOption = None,
+    shard_size: ShardSizeOption = 100_000,
+    batch_size: BatchSizeOption = 64,
+    dtype: DtypeOption = "float16",
+    devices: DevicesOption = None,
+    max_length: MaxLengthOption = None,
+    overwrite: OverwriteOption = False,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding miracl/")
     ] = None,
@@ -399,27 +408,22 @@ def evaluate_miracl(
 def evaluate_beir(
     data: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
     split: Annotated[str, typer.Option(help="qrels split")] = "test",
-    model: Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")] = None,
-    runs: Annotated[
-        str | None,
-        typer.Option(help="score existing runs, e.g. runs/{lang}.trec ({lang}=all without a lang field)"),
-    ] = None,
+    model: ModelOption = None,
+    runs: Annotated[str | None, typer.Option(help=RunsHelp + " ({lang}=all without a lang field)")] = None,
     out: Annotated[
         Path | None, typer.Option(help="output folder (default runs/evaluate/beir__<folder>)")
     ] = None,
-    work: Annotated[
-        Path | None, typer.Option(help="embeddings and index (default <out>/work; reused)")
-    ] = None,
-    k: Annotated[int, typer.Option(min=1, help="hits per query")] = 100,
-    index_kind: Annotated[str, typer.Option(help="flat | ivf | hnsw")] = "flat",
-    nprobe: Annotated[int, typer.Option(min=1)] = 32,
-    metrics: Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")] = None,
-    shard_size: Annotated[int, typer.Option(min=1)] = 100_000,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    dtype: Annotated[str, typer.Option(help="float16 | float32 shards")] = "float16",
-    devices: Annotated[str | None, typer.Option(help=DEVICES_HELP)] = None,
-    max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
-    overwrite: Annotated[bool, typer.Option(help="re-encode and re-index from scratch")] = False,
+    work: WorkOption = None,
+    k: HitsOption = 100,
+    index_kind: IndexKindOption = "flat",
+    nprobe: NprobeOption = 32,
+    metrics: MetricsOption = None,
+    shard_size: ShardSizeOption = 100_000,
+    batch_size: BatchSizeOption = 64,
+    dtype: DtypeOption = "float16",
+    devices: DevicesOption = None,
+    max_length: MaxLengthOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """A BEIR-format set: one corpus, queries scored per `lang` field (trec_eval -c), mean and median."""
     from langmix.retrieval.pipeline import beir_pool
