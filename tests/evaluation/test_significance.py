@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from langmix.evaluation.significance import paired_test, per_query_setting_ap
+from langmix.evaluation.significance import paired_test, per_query_setting_ap, seed_comparison
 
 
 def test_identical_runs_are_not_significant():
@@ -49,3 +49,20 @@ def test_per_query_setting_ap():
     assert out["mo"].tolist() == [1.0, 0.5]
     assert out["cr"].tolist() == [0.5, 0.5]
     assert out["mul"].tolist() == [0.3, 0.4]
+
+
+def test_seed_comparison_hand_computed():
+    a, b = np.array([0.70, 0.72, 0.74]), np.array([0.75, 0.77, 0.79])
+    result = seed_comparison(a, b)
+    assert result.delta == pytest.approx(0.05)
+    assert result.seed_sd == pytest.approx(0.02)  # both have sample std 0.02
+    assert result.delta_in_sd == pytest.approx(2.5)
+    # Welch with equal variances and sizes: t = 0.05 / sqrt(2 * 0.02**2 / 3), df = 4
+    t = 0.05 / np.sqrt(2 * 0.02**2 / 3)
+    assert result.p_value == pytest.approx(2 * stats.t.sf(t, 4))
+
+
+def test_seed_comparison_noise_is_not_significant_and_one_seed_gives_no_test():
+    assert seed_comparison([0.70, 0.74, 0.72], [0.74, 0.70, 0.72]).p_value == pytest.approx(1.0)
+    single = seed_comparison([0.7], [0.8])
+    assert single.delta == pytest.approx(0.1) and np.isnan(single.p_value) and np.isnan(single.seed_sd)

@@ -69,6 +69,13 @@ def test_tiny_grid_end_to_end_and_resume(tiny_experiment, data_dir):
         assert row["mo_map"]["mean"] == pytest.approx(np.mean(row["mo_map"]["values"]))
     tests = summary["datasets"]["xquad-r"]["significance"]["hybrid-a0.5-t0.05"]
     assert set(tests) == {"base", "mono-t0.05"} and 0 <= tests["mono-t0.05"]["mul"]["p_value"] <= 1
+    # seed-level comparison: two seeds against two seeds; the untrained model has one, so no seed test
+    mul = tests["mono-t0.05"]["mul"]
+    per_seed = systems["hybrid-a0.5-t0.05"]["mul_map"]["values"], systems["mono-t0.05"]["mul_map"]["values"]
+    assert mul["seed_sd"] == pytest.approx(
+        np.sqrt((np.var(per_seed[0], ddof=1) + np.var(per_seed[1], ddof=1)) / 2)
+    )
+    assert np.isnan(tests["base"]["mul"]["seed_p_value"])
     assert (runner.root / "summary.md").read_text().count("| mono-t0.05 |") == 2  # table + test row
     assert (runner.root / "heatmaps_xquad-r.png").read_bytes()[:4] == b"\x89PNG"
     # trained models load with plain sentence-transformers

@@ -53,6 +53,36 @@ def paired_test(a: np.ndarray, b: np.ndarray, *, n_resamples: int = 9_999, seed:
     return PairedTest(float(a.mean()), float(b.mean()), float(diff.mean()), float(result.pvalue), len(a))
 
 
+SEED_TEST_NAME = "Welch's t-test on the per-seed macro mAP, scipy.stats.ttest_ind(equal_var=False)"
+
+
+@dataclass(frozen=True)
+class SeedComparison:
+    """Is a difference larger than what retraining with another seed moves? (the per-query test cannot say)"""
+
+    delta: float  # mean(b) - mean(a) over seeds
+    seed_sd: float  # pooled std of one seed's score: sqrt((var_a + var_b) / 2), ddof=1
+    delta_in_sd: float  # delta / seed_sd (nan when seed_sd is 0)
+    p_value: float  # nan with fewer than two seeds per system
+    seeds: tuple[int, int]
+
+
+def seed_comparison(a: np.ndarray, b: np.ndarray) -> SeedComparison:
+    """Compare two systems by their per-seed scores (one value per training seed)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0 or len(b) == 0:
+        raise LangmixError("seed comparison needs at least one seed per system")
+    delta = float(b.mean() - a.mean())
+    if len(a) < 2 or len(b) < 2:
+        return SeedComparison(delta, float("nan"), float("nan"), float("nan"), (len(a), len(b)))
+    sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2))
+    if sd == 0:
+        p = 1.0 if delta == 0 else 0.0
+        return SeedComparison(delta, 0.0, float("nan"), p, (len(a), len(b)))
+    p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
+    return SeedComparison(delta, sd, delta / sd, p, (len(a), len(b)))
+
+
 def per_query_setting_ap(per_query: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-query AP of each headline setting, from a run's ``per_query.npz`` arrays.
 

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap
+from langmix.evaluation.significance import (
+    SEED_TEST_NAME,
+    TEST_NAME,
+    paired_test,
+    per_query_setting_ap,
+    seed_comparison,
+)
 from langmix.experiments.grid import BASE, ExperimentRunner, RunSpec, grid
 from langmix.reports.compare import COLUMNS, load_metrics
 from langmix.reports.io import write_atomic, write_json
@@ -61,14 +67,25 @@ def significance(systems: dict[str, list], hybrid: str) -> dict[str, dict[str, d
         out[other] = {}
         for setting in ("mo", "cr", "mul"):
             test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
+            seeds = seed_comparison(
+                _seed_scores(systems[other], setting), _seed_scores(systems[hybrid], setting)
+            )
             out[other][setting] = {
                 "baseline": test.mean_a,
                 "hybrid": test.mean_b,
                 "delta": test.delta,
                 "p_value": test.p_value,
                 "queries": test.n,
+                "seed_sd": seeds.seed_sd,
+                "delta_in_seed_sd": seeds.delta_in_sd,
+                "seed_p_value": seeds.p_value,
             }
     return out
+
+
+def _seed_scores(runs, setting: str) -> np.ndarray:
+    """One headline mAP per seed (the unit of the seed-level comparison)."""
+    return np.array([headline(doc)[f"{setting}_map"] for _, doc, _ in runs])
 
 
 def alpha_sweep(systems: dict[str, list]) -> list[dict]:
@@ -87,6 +104,14 @@ def alpha_sweep(systems: dict[str, list]) -> list[dict]:
             }
         )
     return sorted(points, key=lambda p: (p["temperature"], p["alpha"]))
+
+
+def _fmt_test(cell: dict) -> str:
+    text = f"{cell['delta']:+.4f} (p {cell['p_value']:.2g}"
+    if np.isfinite(cell["seed_p_value"]):
+        ratio = cell["delta_in_seed_sd"]
+        text += f"; {ratio:+.1f} sd, p_seed {cell['seed_p_value']:.2g}" if np.isfinite(ratio) else ""
+    return text + ")"
 
 
 def _fmt(cell: dict, key: str) -> str:
@@ -173,8 +198,10 @@ def write_summary(runner: ExperimentRunner) -> dict:
     lines = [
         f"# {config.name}",
         "",
-        f"Seeds: {config.seeds}; significance: {TEST_NAME} on per-query AP "
-        "(averaged over seeds), hybrid vs each baseline.",
+        f"Seeds: {config.seeds}. Two questions per difference, hybrid vs each baseline: is it larger than "
+        f"the query sample explains (p: {TEST_NAME} on per-query AP averaged over seeds), and is it "
+        f"larger than retraining with another seed moves (Δ in units of the seed std, and p_seed: "
+        f"{SEED_TEST_NAME}).",
         "",
     ]
     for dataset, systems in found.items():
@@ -200,18 +227,14 @@ def write_summary(runner: ExperimentRunner) -> dict:
         for hybrid, against in ((h, a) for h, a in tests.items() if a):
             lines += [
                 "",
-                f"Paired test, {hybrid} vs baseline (Δ = hybrid − baseline mAP, p-value):",
+                f"{hybrid} vs baseline: Δ = hybrid − baseline mAP (p per query; Δ / seed std, p_seed):",
                 "",
-                "| baseline | Mo. Δ (p) | Cr. Δ (p) | Mul. Δ (p) |",
+                "| baseline | Mo. Δ | Cr. Δ | Mul. Δ |",
                 "|---|---|---|---|",
             ]
             for other, cells in against.items():
                 lines.append(
-                    f"| {other} | "
-                    + " | ".join(
-                        f"{cells[s]['delta']:+.4f} ({cells[s]['p_value']:.3g})" for s in ("mo", "cr", "mul")
-                    )
-                    + " |"
+                    f"| {other} | " + " | ".join(_fmt_test(cells[s]) for s in ("mo", "cr", "mul")) + " |"
                 )
         if len(points) > 1:
             write_atomic(
