@@ -64,7 +64,7 @@ class SeedComparison:
     seed_sd: float  # pooled std of one seed's score: sqrt((var_a + var_b) / 2), ddof=1
     delta_in_sd: float  # delta / seed_sd (nan when seed_sd is 0)
     p_value: float  # nan with fewer than two seeds per system
-    seeds: tuple[int, int]
+    n_seeds: tuple[int, int]  # seeds of (a, b)
 
 
 def seed_comparison(a: np.ndarray, b: np.ndarray) -> SeedComparison:
@@ -76,8 +76,8 @@ def seed_comparison(a: np.ndarray, b: np.ndarray) -> SeedComparison:
     if len(a) < 2 or len(b) < 2:
         return SeedComparison(delta, float("nan"), float("nan"), float("nan"), (len(a), len(b)))
     sd = float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2))
-    if sd == 0:
-        p = 1.0 if delta == 0 else 0.0
+    if sd == 0:  # every seed scored the same: no t statistic; equal means are plainly no difference
+        p = 1.0 if delta == 0 else float("nan")
         return SeedComparison(delta, 0.0, float("nan"), p, (len(a), len(b)))
     p = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
     return SeedComparison(delta, sd, delta / sd, p, (len(a), len(b)))
