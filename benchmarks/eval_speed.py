@@ -91,7 +91,7 @@ def main() -> None:
         f"peak RSS {figures['peak_rss_gb']} GB (goal <= 4)"
     )
     if args.json:
-        from langmix.reports.io import write_json
+        from langmix.io import write_json
 
         write_json(args.json, figures)
 

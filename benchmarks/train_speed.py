@@ -276,7 +276,7 @@ def main() -> None:
     import torch
 
     from langmix.data.parallel import load_squad_parallel
-    from langmix.reports.io import library_versions, write_json
+    from langmix.io import library_versions, write_json
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -15,9 +15,9 @@ from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.models.loading import load_model, model_display_name
+from langmix.progress import RichProgress
 from langmix.reports.compare import compare_table
 from langmix.reports.lareqa import console_table, write_run_folder
-from langmix.reports.progress import RichTracker
 
 
 def default_run_dir(dataset: str, model: str) -> Path:
@@ -34,7 +34,7 @@ def evaluate_lareqa_command(
     out = out or default_run_dir(options.dataset, model)
     console.print(f"[bold]langmix evaluate[/] {options.dataset} · model {model_display_name(model)} → {out}")
     st_model = load_model(model)
-    run = run_lareqa(st_model, options, data_root=data_dir, tracker=RichTracker(console))
+    run = run_lareqa(st_model, options, data_root=data_dir, progress=RichProgress(console))
     info = {"name": model_display_name(model)}
     doc = write_run_folder(run, info, out)
     Console().print(console_table(doc))

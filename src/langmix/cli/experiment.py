@@ -11,8 +11,8 @@ from rich.table import Table
 
 from langmix.cli.app import app, console
 from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_experiment
+from langmix.progress import RichProgress
 from langmix.reports.experiment import COLUMNS, _fmt, write_summary
-from langmix.reports.progress import RichTracker
 from langmix.training.config import parse_set
 
 
@@ -39,7 +39,7 @@ def run_experiment_config(
     runner = ExperimentRunner(
         config,
         data_root=data_dir,
-        tracker=RichTracker(console),
+        progress=RichProgress(console),
         log=lambda msg: console.print(msg, highlight=False),
     )
     if not summary_only:

@@ -7,8 +7,6 @@ answer sentences of every language version sharing its id.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ import numpy as np
 from langmix.data.benchmarks import LAREQA_BENCHMARKS, LareqaBenchmark
 from langmix.data.squad import Skipped, SquadFile, read_squad_file, sha256_file
 from langmix.errors import DataError, LangmixError
+from langmix.io import atomic_path
 from langmix.paths import cache_dir, data_dir
 
 CANDIDATE_MODES = ("sentence", "sentence+paragraph")
@@ -87,21 +86,16 @@ def _resolve_file(bench: LareqaBenchmark, lang: str, root: Path | None, download
 
 def download_file(url: str, target: Path, sha256: str) -> Path:
     """Fetch ``url`` into ``target`` atomically, refusing a file whose sha256 differs from the pinned one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            while block := resp.read(1 << 20):
-                out.write(block)
-        got = sha256_file(Path(tmp))
-        if got != sha256:
-            raise DataError(url, f"sha256 {got} does not match the pinned {sha256}")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+            got = sha256_file(tmp)
+            if got != sha256:
+                raise DataError(url, f"sha256 {got} does not match the pinned {sha256}")
     except OSError as exc:
         raise LangmixError(f"{url}: download failed: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 

@@ -453,7 +453,7 @@ def load_parallel_jsonl(
 
 def write_parallel_jsonl(path: str | Path, dataset: ParallelDataset) -> Path:
     """Write ``dataset`` in the item-per-line JSONL format (round-trips through load_parallel_jsonl)."""
-    from langmix.reports.io import write_atomic
+    from langmix.io import write_atomic
 
     lines = []
     for item in dataset.items:

@@ -16,7 +16,7 @@ import numpy as np
 from langmix.data.lareqa import LareqaSet, load_lareqa
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
 from langmix.models.encode import EncodeStats, cache_for, encode_texts, model_fingerprint
-from langmix.reports.progress import Tracker
+from langmix.progress import SILENT, ProgressSink
 
 
 @dataclass
@@ -50,11 +50,11 @@ def encode_lareqa(
     candidate_mode: str = "sentence",
     batch_size: int = 64,
     use_cache: bool = True,
-    tracker: Tracker | None = None,
+    progress: ProgressSink = SILENT,
     fingerprint: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, EncodeStats]:
     """Question (``query`` prompt) and candidate (``passage`` prompt) embeddings, each text encoded once."""
-    tracker = tracker or Tracker()
+
     stats = EncodeStats()
     if use_cache and fingerprint is None:
         fingerprint = model_fingerprint(model)
@@ -64,7 +64,7 @@ def encode_lareqa(
         ("candidates", data.candidate_texts(candidate_mode), "passage"),
     ):
         cache = cache_for(model, prompt, fingerprint=fingerprint) if use_cache else None
-        with tracker.task(f"encoding {data.name} {label}", total=len(set(texts))) as advance:
+        with progress.task(f"encoding {data.name} {label}", total=len(set(texts))) as advance:
             vectors, part = encode_texts(
                 model, texts, prompt_name=prompt, batch_size=batch_size, cache=cache, on_batch=advance
             )
@@ -80,7 +80,7 @@ def evaluate_model(
     candidate_mode: str = "sentence",
     batch_size: int = 64,
     use_cache: bool = True,
-    tracker: Tracker | None = None,
+    progress: ProgressSink = SILENT,
 ) -> LareqaResult:
     """Encode ``data`` with ``model`` (any SentenceTransformer) and score every LAReQA setting."""
     q_emb, c_emb, _ = encode_lareqa(
@@ -89,16 +89,16 @@ def evaluate_model(
         candidate_mode=candidate_mode,
         batch_size=batch_size,
         use_cache=use_cache,
-        tracker=tracker,
+        progress=progress,
     )
     return evaluate_embeddings(data, q_emb, c_emb)
 
 
 def run_lareqa(
-    model, options: LareqaOptions, *, data_root: str | Path | None = None, tracker: Tracker | None = None
+    model, options: LareqaOptions, *, data_root: str | Path | None = None, progress: ProgressSink = SILENT
 ) -> LareqaRun:
     """Load the set named in ``options``, encode, score, and time each phase."""
-    tracker = tracker or Tracker()
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     data = load_lareqa(
@@ -119,12 +119,12 @@ def run_lareqa(
         candidate_mode=options.candidate_mode,
         batch_size=options.batch_size,
         use_cache=options.use_cache,
-        tracker=tracker,
+        progress=progress,
         fingerprint=fingerprint,
     )
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    with tracker.task(f"scoring {data.name} settings", total=data.n_questions) as advance:
+    with progress.task(f"scoring {data.name} settings", total=data.n_questions) as advance:
         result = evaluate_embeddings(data, q_emb, c_emb, on_chunk=advance)
     timings["score_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from langmix.data.beir import Qrels, check_id
 from langmix.errors import DataError, LangmixError
-from langmix.reports.io import write_atomic
+from langmix.io import write_atomic
 
 DEFAULT_METRICS: tuple[str, ...] = ("nDCG@10", "Recall@100", "MRR@10", "MAP")
 _METRIC = re.compile(r"^(nDCG|Recall|MRR|MAP|P)(?:@(\d+))?$")

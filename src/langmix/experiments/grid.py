@@ -22,10 +22,10 @@ import yaml
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
+from langmix.io import write_atomic
 from langmix.models.loading import load_model, model_display_name
-from langmix.reports.io import write_atomic
+from langmix.progress import SILENT, ProgressSink
 from langmix.reports.lareqa import write_run_folder
-from langmix.reports.progress import Tracker
 from langmix.training.config import FIELD_NAMES
 
 BASE = "base"
@@ -139,13 +139,13 @@ class ExperimentRunner:
         config: ExperimentConfig,
         *,
         data_root: str | Path | None = None,
-        tracker: Tracker | None = None,
+        progress: ProgressSink = SILENT,
         log: Callable[[str], None] = print,
     ):
         self.config = config.validate()
         self.root = Path(config.output_dir)
         self.data_root = data_root
-        self.tracker = tracker or Tracker()
+        self.progress = progress
         self.log = log
 
     def run_dir(self, spec: RunSpec) -> Path:
@@ -215,7 +215,7 @@ class ExperimentRunner:
                 max_length=self.config.eval_max_length,
             )
             self.log(f"[{spec.name}] evaluating on {dataset}")
-            run = run_lareqa(model, options, data_root=self.data_root, tracker=self.tracker)
+            run = run_lareqa(model, options, data_root=self.data_root, progress=self.progress)
             write_run_folder(run, info, target)
 
     def run(self) -> dict[str, str]:

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from langmix.io import write_atomic
 from langmix.paths import cache_dir
-from langmix.reports.io import write_atomic
 
 FLUSH_EVERY = 2048  # texts per cache shard: an interrupted run loses at most this much work
 

@@ -20,8 +20,8 @@ from langmix.evaluation.significance import (
     seed_comparison,
 )
 from langmix.experiments.grid import BASE, ExperimentRunner, RunSpec, grid
+from langmix.io import write_atomic, write_json
 from langmix.reports.compare import COLUMNS, load_metrics
-from langmix.reports.io import write_atomic, write_json
 from langmix.reports.lareqa import headline
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from langmix.data.lareqa import checksum_mismatches
 from langmix.evaluation.api import LareqaRun, options_dict
 from langmix.evaluation.lareqa import METRICS
-from langmix.reports.io import library_versions, write_atomic, write_json
+from langmix.io import library_versions, write_atomic, write_json
 
 SETTINGS = (("mo", "Mo."), ("cr", "Cr."), ("mul", "Mul."))
 

@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from langmix.evaluation.trec import RunScores
-from langmix.reports.io import library_versions, write_atomic, write_json
+from langmix.io import library_versions, write_atomic, write_json
 
 SEMANTICS = (
     "trec_eval -c semantics via pytrec_eval: every judged query counts, queries missing from the run "

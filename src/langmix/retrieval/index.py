@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.reports.io import write_json
+from langmix.io import atomic_path, write_json
 from langmix.retrieval.shards import ShardedEmbeddings
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
@@ -157,23 +155,10 @@ class SearchIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index.faiss.")
-        os.close(fd)
-        try:
-            faiss.write_index(self.index, tmp)
-            os.replace(tmp, folder / "index.faiss")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ids.npy.")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(self.ids))
-            os.replace(tmp, folder / "ids.npy")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(folder / "index.faiss") as tmp:
+            faiss.write_index(self.index, str(tmp))
+        with atomic_path(folder / "ids.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(self.ids))
         write_json(folder / "index.json", self.info)  # last: its presence means the folder is complete
         self.folder = folder
         return folder

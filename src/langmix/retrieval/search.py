@@ -23,7 +23,7 @@ import numpy as np
 from langmix.data.beir import Queries, corpus_file, load_corpus, passage_from_record
 from langmix.errors import DataError, LangmixError
 from langmix.evaluation.trec import format_trec_run
-from langmix.reports.io import write_atomic
+from langmix.io import write_atomic
 from langmix.retrieval.encode import Encoder, encode_queries
 from langmix.retrieval.index import SearchIndex
 

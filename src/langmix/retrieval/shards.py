@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.reports.io import write_json
+from langmix.io import write_json
 
 FORMAT = "langmix-embeddings/1"
 MANIFEST = "manifest.json"

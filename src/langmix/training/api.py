@@ -26,7 +26,7 @@ from typing import Any
 from langmix.batching.samplers import BatchPlan, composition
 from langmix.data.parallel import ParallelDataset, load_parallel, split_validation
 from langmix.errors import LangmixError
-from langmix.reports.io import library_versions, write_atomic, write_json
+from langmix.io import library_versions, write_atomic, write_json
 from langmix.training.config import TrainConfig
 
 
