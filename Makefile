@@ -5,7 +5,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
-LANGMIX_DATA_DIR ?= $(abspath ../shared/data)
+LANGMIX_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 export LANGMIX_DATA_DIR
 
 .PHONY: install demo test lint bench clean

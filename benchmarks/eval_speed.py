@@ -20,7 +20,7 @@ import numpy as np
 
 from langmix.data.lareqa import load_lareqa
 from langmix.evaluation.api import LareqaOptions, run_lareqa
-from langmix.models.encode import encode_texts
+from langmix.models.encoder import Encoder
 from langmix.models.loading import load_model
 
 
@@ -52,8 +52,9 @@ def main() -> None:
     data = load_lareqa(args.dataset, max_questions=args.max_questions)
 
     t0 = time.perf_counter()
-    encode_texts(model, data.q_text, prompt_name="query", batch_size=args.batch_size)
-    encode_texts(model, data.candidate_texts(), prompt_name="passage", batch_size=args.batch_size)
+    encoder = Encoder(model, batch_size=args.batch_size)  # no cache, like the protocol run below
+    encoder.encode(data.q_text, "query")
+    encoder.encode(data.candidate_texts(), "passage")
     encode_only = time.perf_counter() - t0
 
     options = LareqaOptions(

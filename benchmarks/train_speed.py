@@ -93,8 +93,8 @@ def _common_args(tmp: Path, a: argparse.Namespace, steps: int, prompts: dict, **
 
 
 def _load(a: argparse.Namespace):
-    from langmix.training.api import freeze_word_embeddings, load_training_model
     from langmix.training.config import TrainConfig
+    from langmix.training.setup import freeze_word_embeddings, load_training_model
 
     model = load_training_model(TrainConfig(model=a.model))
     model.max_seq_length = a.max_seq_length
@@ -107,8 +107,8 @@ def run_hybrid(a, train_set, steps: int, tmp: Path, build_only: bool = False):
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from langmix.batching.samplers import BatchPlan
-    from langmix.training.api import resolve_prompts
     from langmix.training.config import TrainConfig
+    from langmix.training.setup import resolve_prompts
     from langmix.training.trainer import HybridTrainer
 
     model = _load(a)
@@ -133,8 +133,8 @@ def run_stock(a, train_set, steps: int, tmp: Path, build_only: bool = False):
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from langmix.training.api import resolve_prompts
     from langmix.training.config import TrainConfig
+    from langmix.training.setup import resolve_prompts
 
     model = _load(a)
     prompts = resolve_prompts(TrainConfig(), model, 0)

@@ -1,8 +1,8 @@
 """Where langmix reads data and keeps its caches.
 
 ``LANGMIX_DATA_DIR`` points at a folder with ``lareqa/xquad-r/*.json`` etc. (offline use);
-``LANGMIX_CACHE`` (default ``~/.cache/langmix``) holds the converted embedded model, downloaded
-data and the embedding cache.
+``LANGMIX_CACHE`` (default ``~/.cache/langmix``) holds the converted embedded model, the data that
+``langmix data fetch`` downloads (under ``data/``, in the same layout) and the embedding cache.
 """
 
 from __future__ import annotations
@@ -22,3 +22,8 @@ def data_dir() -> Path | None:
     """The offline data folder, or None when the user has not set one."""
     value = os.environ.get("LANGMIX_DATA_DIR")
     return Path(value) if value else None
+
+
+def data_cache_dir() -> Path:
+    """Where ``langmix data fetch`` puts benchmark files: a data root laid out as ``LANGMIX_DATA_DIR``."""
+    return cache_dir() / "data"

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 from torch.utils.data import DataLoader
 
-from langmix.batching.samplers import BatchPlan, ParallelBatchSampler, ParallelRows, composition
+from langmix.batching.composition import composition
+from langmix.batching.samplers import BatchPlan, ParallelBatchSampler, ParallelRows
 from langmix.data.parallel import ParallelDataset, ParallelItem, ParallelText, load_squad_parallel
 from langmix.errors import LangmixError
 
@@ -192,3 +193,27 @@ def test_too_little_data_is_a_clear_error():
     plan = BatchPlan([ParallelDataset("dup", same)], strategy="mono", batch_size=2)
     with pytest.raises(LangmixError, match="distinct ids and texts"):
         next(plan.epoch_codes(0))
+
+
+@pytest.mark.parametrize("wrapping", ["plain", "shard", "skip", "skip+shard"])
+def test_set_epoch_reaches_the_sampler_through_accelerate_wrappers(mlqa, wrapping):
+    """The trainer sets the epoch on accelerate's loader. A resumed epoch under DDP wraps the sampler in a
+    per-rank shard and a skip of the trained batches, which hide it: the dataset forwards the epoch then."""
+    from accelerate.data_loader import BatchSamplerShard, DataLoaderShard, SkipBatchSampler
+
+    plan = BatchPlan([mlqa], batch_size=8, seed=4, batches_per_epoch=6, world_size=2)
+    sampler = ParallelBatchSampler(plan)
+    batch_sampler, expected = sampler, list(plan.epoch_specs(1))
+    if "shard" in wrapping:
+        batch_sampler, expected = (
+            BatchSamplerShard(batch_sampler, num_processes=2, process_index=0),
+            expected[::2],
+        )
+    if "skip" in wrapping:
+        batch_sampler, expected = SkipBatchSampler(batch_sampler, skip_batches=1), expected[1:]
+    loader = DataLoaderShard(
+        ParallelRows(plan, sampler=sampler), batch_sampler=batch_sampler, collate_fn=list
+    )
+    loader.set_epoch(1)
+    assert sampler.epoch == 1
+    assert [[r["_id"] for r in batch] for batch in loader] == [s.ids for s in expected]

@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from langmix.data.miracl import MIRACL_LANGUAGES, load_miracl_topics
+from langmix.data.runfiles import format_trec_run, read_trec_run, trec_order, write_trec_run
 from langmix.errors import DataError, LangmixError
-from langmix.evaluation.trec import (
-    DEFAULT_METRICS,
-    evaluate_run,
-    format_trec_run,
-    parse_metric,
-    read_trec_run,
-    trec_order,
-    write_trec_run,
-)
+from langmix.evaluation.trec import DEFAULT_METRICS, evaluate_run, parse_metric
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from langmix.errors import LangmixError
+from langmix.evaluation.run_folder import headline
 from langmix.experiments.grid import ExperimentRunner, grid, load_experiment
 from langmix.reports.experiment import write_summary
-from langmix.reports.lareqa import headline
 from langmix.training.config import parse_set
 
 

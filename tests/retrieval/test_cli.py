@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from langmix.cli import app
+from langmix.data.runfiles import read_trec_run
 from langmix.errors import LangmixError
-from langmix.evaluation.trec import read_trec_run
 
 ROWS = [
     {"_id": "nairobi", "title": "Nairobi", "text": "Nairobi is the capital of Kenya.", "lang": "en"},

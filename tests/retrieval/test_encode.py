@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from langmix.data.beir import Passage
 from langmix.errors import DataError, LangmixError
-from langmix.retrieval.encode import encode_corpus, encode_queries, resolve_prompt
+from langmix.models.encoder import resolve_prompt
+from langmix.retrieval.encode import encode_corpus, encode_queries
 from langmix.retrieval.shards import ShardedEmbeddings, ShardWriter
 
 
@@ -32,6 +34,24 @@ def interrupt_after(items, n):
         if i == n:
             raise Interrupted
         yield item
+
+
+class RunningTotals:
+    """A progress sink that appends the running total after each advance to ``done``."""
+
+    def __init__(self, done: list[int]):
+        self.done = done
+
+    @contextmanager
+    def task(self, label, total):
+        count = 0
+
+        def advance(n):
+            nonlocal count
+            count += n
+            self.done.append(count)
+
+        yield advance
 
 
 def shard_files(folder):
@@ -75,7 +95,7 @@ def test_resumed_encoding_equals_uninterrupted(tmp_path, tiny_st):
     assert set(kept) == {"shard-00000.npy", "shard-00000.ids", "shard-00001.npy", "shard-00001.ids"}
 
     done = []
-    resumed = encode_corpus(tiny_st, corpus, tmp_path / "resumed", on_progress=done.append, **kwargs)
+    resumed = encode_corpus(tiny_st, corpus, tmp_path / "resumed", progress=RunningTotals(done), **kwargs)
     assert (resumed.n_resumed, resumed.n_encoded, resumed.n_total) == (32, 38, 70)
     assert done[0] == 32 and done[-1] == 70
     after = shard_files(tmp_path / "resumed")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from langmix.data.beir import Passage, load_corpus
+from langmix.data.runfiles import read_trec_run, results_to_run, write_results
 from langmix.errors import LangmixError
-from langmix.evaluation.trec import read_trec_run
 from langmix.retrieval.encode import encode_corpus
 from langmix.retrieval.index import IndexConfig, SearchIndex, build_index
-from langmix.retrieval.search import JsonlDocStore, Searcher, open_docstore, results_to_run, write_results
+from langmix.retrieval.search import JsonlDocStore, Searcher, open_docstore
 from langmix.retrieval.shards import ShardWriter
 
 

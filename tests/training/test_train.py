@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 from transformers import TrainerCallback
 
+from langmix.batching.composition import composition
 from langmix.batching.samplers import ParallelRows
 from langmix.training import TrainConfig, load_config, train
 from langmix.training.api import build_plans, load_training_data
@@ -267,3 +269,21 @@ def test_hard_negatives_from_jsonl(tmp_path, tiny_model_dir, data_dir):
     assert result.global_step == 2 and (result.model_dir / "modules.json").is_file()
     info = json.loads((result.run_dir / "run.json").read_text())
     assert set(info["prompts"]) == {"anchor", "positive", "negative_1"}
+
+
+def test_composition_is_counted_as_trained_and_survives_a_resume(tmp_path, tiny_model_dir, data_dir):
+    """The trainer counts the batches it consumes; a resumed run adds to the checkpoint's counts, so it
+    reports what an uninterrupted run reports — the batches of the plan it went through."""
+    common = dict(max_steps=5, eval_steps=3, batches_per_epoch=4)
+    straight = train(_config(tmp_path / "a", tiny_model_dir, data_dir, **common))
+    config = _config(tmp_path / "b", tiny_model_dir, data_dir, **common)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[_Crash(at=3)])
+    assert (Path(config.output_dir) / "checkpoints/checkpoint-3/batch_counts.rank0.json").is_file()
+    resumed = train(TrainConfig(**{**config.to_dict(), "resume": "auto"}))
+
+    train_sets, val_sets = load_training_data(config)
+    plan, _ = build_plans(config, train_sets, val_sets, world_size=1)
+    planned = composition([*plan.epoch_specs(0), *islice(plan.epoch_specs(1), 1)])  # 5 steps: 4 + 1
+    assert straight.composition == resumed.composition == {"trained": planned, "plan": plan.describe()}
+    assert json.loads((resumed.run_dir / "batch_composition.json").read_text())["trained"] == planned

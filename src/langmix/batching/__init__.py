@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from langmix.batching.composition import BatchCounts, composition
 from langmix.batching.samplers import (
     STRATEGIES,
     BatchPlan,
     BatchSpec,
     ParallelBatchSampler,
     ParallelRows,
-    composition,
+    effective_alpha,
 )
 
-__all__ = ["STRATEGIES", "BatchPlan", "BatchSpec", "ParallelBatchSampler", "ParallelRows", "composition"]
+__all__ = [
+    "STRATEGIES",
+    "BatchCounts",
+    "BatchPlan",
+    "BatchSpec",
+    "ParallelBatchSampler",
+    "ParallelRows",
+    "composition",
+    "effective_alpha",
+]

@@ -24,7 +24,6 @@ batches, and a different seed gives a different order within each language.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +31,24 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
+from langmix.batching.composition import CROSS, MONO
 from langmix.data.parallel import ParallelDataset
 from langmix.errors import LangmixError
 
-STRATEGIES = ("mono", "cross", "hybrid")
-MONO, CROSS = "mono", "cross"
+HYBRID = "hybrid"
+STRATEGIES = (MONO, CROSS, HYBRID)
+
+
+def effective_alpha(strategy: str, alpha: float) -> float:
+    """The probability of a monolingual batch: 1 for ``mono``, 0 for ``cross``, ``alpha`` for ``hybrid``.
+
+    The one strategy -> alpha rule and the one check of both (config, experiments and plans all ask here).
+    """
+    if strategy not in STRATEGIES:
+        raise LangmixError(f"unknown strategy {strategy!r}: strategy must be one of {', '.join(STRATEGIES)}")
+    if not 0.0 <= alpha <= 1.0:
+        raise LangmixError(f"alpha {alpha} is outside [0, 1]")
+    return {MONO: 1.0, CROSS: 0.0}.get(strategy, float(alpha))
 
 
 @dataclass(frozen=True)
@@ -53,16 +65,6 @@ class BatchSpec:
     @property
     def ids(self) -> list[str]:
         return [r[0] for r in self.rows]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "group": self.group,
-            "dataset": self.dataset,
-            "kind": self.kind,
-            "language": self.language,
-            "rows": [list(r) for r in self.rows],
-        }
 
 
 class _Index:
@@ -181,10 +183,7 @@ class BatchPlan:
         hard_negatives: int = 0,
         batches_per_epoch: int | None = None,
     ):
-        if strategy not in STRATEGIES:
-            raise LangmixError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if not 0.0 <= alpha <= 1.0:
-            raise LangmixError(f"alpha must be in [0, 1], got {alpha}")
+        self.alpha = effective_alpha(strategy, alpha)
         if batch_size < 2:
             raise LangmixError(f"batch size must be at least 2 (in-batch negatives), got {batch_size}")
         if world_size < 1:
@@ -195,7 +194,6 @@ class BatchPlan:
         if len(set(names)) != len(names):
             raise LangmixError(f"two training datasets share a name: {names}")
         self.strategy = strategy
-        self.alpha = {"mono": 1.0, "cross": 0.0}.get(strategy, float(alpha))
         self.batch_size = batch_size
         self.world_size = world_size
         self.seed = int(seed)
@@ -406,38 +404,14 @@ class BatchPlan:
         }
 
 
-def composition(specs: Sequence[BatchSpec] | Iterator[BatchSpec]) -> dict[str, Any]:
-    """How many batches of each kind, language and dataset; language pairs of cross-lingual rows."""
-    kinds: Counter[str] = Counter()
-    mono_lang: Counter[str] = Counter()
-    datasets: Counter[str] = Counter()
-    pairs: Counter[str] = Counter()
-    rows = 0
-    for spec in specs:
-        kinds[spec.kind] += 1
-        datasets[spec.dataset] += 1
-        rows += len(spec.rows)
-        if spec.kind == MONO:
-            mono_lang[spec.language] += 1
-        else:
-            pairs.update(f"{q}-{p}" for _, q, p in spec.rows)
-    total = sum(kinds.values())
-    return {
-        "batches": total,
-        "rows": rows,
-        "by_kind": {MONO: kinds[MONO], CROSS: kinds[CROSS]},
-        "mono_share": kinds[MONO] / total if total else 0.0,
-        "mono_by_language": dict(sorted(mono_lang.items())),
-        "by_dataset": dict(sorted(datasets.items())),
-        "cross_pairs": dict(sorted(pairs.items())),
-    }
-
-
 class ParallelBatchSampler(Sampler[list[int]]):
     """A batch sampler for ``torch.utils.data.DataLoader(batch_sampler=...)`` over :class:`ParallelRows`.
 
     Deliberately not a ``torch.utils.data.BatchSampler``: it has no inner ``sampler`` and no
-    ``generator`` for accelerate to re-seed; its order comes from (plan seed, epoch) only.
+    ``generator`` for accelerate to re-seed; its order comes from (plan seed, epoch) only. The trainer
+    calls ``set_epoch`` at every epoch (transformers reaches it through accelerate's shard and skip
+    wrappers; where they hide it, accelerate calls the dataset's ``set_epoch``, which
+    :class:`ParallelRows` forwards here), so a resumed run replays exactly the batches it skipped.
     """
 
     def __init__(self, plan: BatchPlan, epoch: int = 0):
@@ -460,9 +434,16 @@ class ParallelRows(Dataset):
     """Map-style dataset over row codes: ``rows[code]`` -> the texts of that (id, query lang, passage
     lang) plus ``_id``/``_qlang``/``_plang`` for the collator (which strips them before tokenising)."""
 
-    def __init__(self, plan: BatchPlan):
+    def __init__(self, plan: BatchPlan, sampler: ParallelBatchSampler | None = None):
         self.plan = plan
+        self.sampler = sampler  # the batch sampler drawing from these rows, if any
         self.column_names = ["anchor", "positive"] + [f"negative_{k + 1}" for k in range(plan.hard_negatives)]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forward the epoch to the batch sampler: accelerate calls this when its wrappers (a skip of the
+        first batches of a resumed epoch around a per-rank shard) hide the sampler itself."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.plan) * self.plan.batch_size

@@ -3,6 +3,8 @@
 Trains multilingual-e5-small (embedded) with hybrid batches (alpha 0.5) on MLQA-R for 50
 steps, then evaluates the untrained and the fine-tuned model on XQuAD-R (no shared articles; 300
 questions per language against the full candidate pool), and prints and writes the comparison.
+Without a data folder it first fetches both sets into langmix's cache (``langmix data fetch``), so a
+fresh clone with a network runs as is; offline it stops before any model is loaded.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from typing import Annotated
 
 import typer
 
-from langmix.cli.app import app
+from langmix.cli.app import app, console
+from langmix.cli.data import say
 from langmix.cli.experiment import run_experiment_config
+from langmix.data.fetch import ensure
 from langmix.experiments.grid import ExperimentConfig
+from langmix.progress import RichProgress
 
 DEMO_TRAIN = {
     "data": ["mlqa-r"],
@@ -32,6 +37,7 @@ DEMO_TRAIN = {
 }
 
 
+DEMO_DATA = ("mlqa-r", "xquad-r")  # trained on, evaluated on
 DEMO_QUESTIONS = 300  # per language: 3,300 questions against the full 13,014-sentence pool
 
 
@@ -63,4 +69,5 @@ def demo(
     ] = None,
 ) -> None:
     """Hybrid fine-tune of the embedded model on MLQA-R, then XQuAD-R evaluation vs the untrained model."""
-    run_experiment_config(demo_config(out, max_questions or None, steps), data_dir=data_dir)
+    root = ensure(DEMO_DATA, data_dir, progress=RichProgress(console), log=say)
+    run_experiment_config(demo_config(out, max_questions or None, steps), data_dir=root)

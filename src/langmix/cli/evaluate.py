@@ -1,23 +1,53 @@
-"""``langmix evaluate`` and ``langmix compare``: the LAReQA evaluation stage."""
+"""The evaluation stage: ``langmix evaluate xquad-r|mlqa-r|miracl|beir`` and ``langmix compare``.
+
+Each command loads a model (or reads run files), calls the library (``langmix.evaluation``), writes the run
+folder with its report (``langmix.reports``) and prints the table.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from langmix.cli.app import app, console, evaluate_app, split_list
+from langmix.cli.retrieval import (
+    BatchSizeOption,
+    DevicesOption,
+    DtypeOption,
+    HitsOption,
+    IndexKindOption,
+    MaxLengthOption,
+    MetricsOption,
+    ModelOption,
+    NprobeOption,
+    OverwriteOption,
+    ShardSizeOption,
+    WorkOption,
+    fingerprint_of,
+    load_encoder,
+)
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.data.lareqa import CANDIDATE_MODES
+from langmix.data.pools import Pool, beir_pool, miracl_pools
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
+from langmix.evaluation.lareqa_run import write_lareqa_run
+from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
+from langmix.evaluation.trec import DEFAULT_METRICS
 from langmix.models.loading import load_model, model_display_name
 from langmix.progress import RichProgress
+from langmix.reports import lareqa as lareqa_report
+from langmix.reports import retrieval as retrieval_report
 from langmix.reports.compare import compare_table
-from langmix.reports.lareqa import console_table, write_run_folder
+from langmix.retrieval.index import IndexConfig
 
 
 def default_run_dir(dataset: str, model: str) -> Path:
@@ -36,8 +66,8 @@ def evaluate_lareqa_command(
     st_model = load_model(model)
     run = run_lareqa(st_model, options, data_root=data_dir, progress=RichProgress(console))
     info = {"name": model_display_name(model)}
-    doc = write_run_folder(run, info, out)
-    Console().print(console_table(doc))
+    doc = write_lareqa_run(run, info, out, render=lareqa_report.report_files)
+    Console().print(lareqa_report.console_table(doc))
     for skipped in doc["data"]["skipped"]:
         console.print(f"[yellow]skipped[/] {skipped}")
     console.print(f"wrote {out}/metrics.json, report.md, heatmap_map.png, per_query.npz")
@@ -95,5 +125,165 @@ for _name in LAREQA_BENCHMARKS:
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="run folders or metrics.json files; first = baseline")],
 ):
-    """Print LAReQA runs side by side with deltas against the first."""
+    """Print runs of one benchmark (LAReQA, MIRACL or BEIR) side by side with deltas against the first."""
     Console().print(compare_table(runs))
+
+
+# -- MIRACL / BEIR ----------------------------------------------------------------------------------------
+RunsHelp = "score existing runs instead of searching, e.g. runs/{lang}.trec"
+
+
+def _search_options(
+    work: WorkOption = None,
+    k: HitsOption = 100,
+    index_kind: IndexKindOption = "flat",
+    nprobe: NprobeOption = 32,
+    metrics: MetricsOption = None,
+    shard_size: ShardSizeOption = 100_000,
+    batch_size: BatchSizeOption = 64,
+    dtype: DtypeOption = "float16",
+    devices: DevicesOption = None,
+    max_length: MaxLengthOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """The options of every evaluation that searches, declared once (see :func:`searching`)."""
+
+
+@dataclass
+class SearchOptions:
+    """What :func:`searching` hands a command: the shared options, checked as ``settings`` on creation."""
+
+    work: Path | None
+    k: int
+    index_kind: str
+    nprobe: int
+    metrics: str | None
+    shard_size: int
+    batch_size: int
+    dtype: str
+    devices: str | None
+    max_length: int | None
+    overwrite: bool
+    settings: RetrievalSettings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = RetrievalSettings(
+            k=self.k,
+            metrics=tuple(split_list(self.metrics) or DEFAULT_METRICS),
+            index=IndexConfig(kind=self.index_kind, nprobe=self.nprobe),
+            shard_size=self.shard_size,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            devices=tuple(split_list(self.devices)) if self.devices else None,
+            overwrite=self.overwrite,
+        )
+
+
+def searching(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the options of :func:`_search_options`; it receives them as ``search``."""
+    shared = list(inspect.signature(_search_options, eval_str=True).parameters.values())
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "search"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        search = SearchOptions(**{p.name: kwargs.pop(p.name) for p in shared})
+        command(**kwargs, search=search)
+
+    wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _run_files(runs: str, pools: list[Pool]) -> dict[str, Path]:
+    if "{lang}" not in runs:
+        raise LangmixError("--runs must contain {lang}, e.g. runs/{lang}.trec")
+    return {label: Path(runs.format(lang=label)) for pool in pools for label in pool.groups}
+
+
+def _run_pools(
+    pools: list[Pool], *, model: str | None, runs: str | None, out: Path, search: SearchOptions, **facts: Any
+) -> dict:
+    """Search (or read the run files of) every pool, score, write the run folder, print the table."""
+    st_model = None
+    if runs is None:
+        st_model = load_encoder(model or "embedded", search.max_length)
+    summary = evaluate_pools(
+        pools,
+        out,
+        model=st_model,
+        model_name=model or ("(run files)" if runs is not None else "embedded"),
+        model_meta={"fingerprint": fingerprint_of(st_model)} if st_model is not None else None,
+        settings=search.settings,
+        work_dir=search.work,
+        runs=_run_files(runs, pools) if runs is not None else None,
+        progress=RichProgress(console),
+        render=retrieval_report.report_files,
+        **facts,
+    )
+    Console().print(retrieval_report.rich_table(summary))
+    console.print(f"wrote {out}/metrics.json, report.md, per_query.jsonl" + ("" if runs else ", runs/"))
+    return summary
+
+
+@evaluate_app.command("miracl")
+@searching
+def evaluate_miracl(
+    search: SearchOptions,
+    langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all 18)")] = None,
+    model: ModelOption = None,
+    corpus: Annotated[
+        str,
+        typer.Option(
+            help="hf://datasets/miracl/miracl-corpus, a local folder in its layout, "
+            "or a path with {lang} to a corpus.jsonl per language"
+        ),
+    ] = "hf://datasets/miracl/miracl-corpus",
+    revision: Annotated[str | None, typer.Option(help="hub revision of the corpus")] = None,
+    runs: Annotated[str | None, typer.Option(help=RunsHelp)] = None,
+    out: Annotated[Path, typer.Option(help="output folder (runs/, metrics.json, report.md)")] = Path(
+        "runs/evaluate/miracl"
+    ),
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding miracl/")
+    ] = None,
+) -> None:
+    """MIRACL dev (SPEC §4.2): per-language monolingual search, nDCG@10 and Recall@100 with trec_eval -c."""
+    pools = miracl_pools(
+        split_list(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
+    )
+    console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {out}")
+    _run_pools(
+        pools,
+        model=model,
+        runs=runs,
+        out=out,
+        search=search,
+        benchmark="miracl-dev",
+        extra_config={"corpus": None if runs else corpus, "revision": revision},
+    )
+
+
+@evaluate_app.command("beir")
+@searching
+def evaluate_beir(
+    search: SearchOptions,
+    data: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
+    split: Annotated[str, typer.Option(help="qrels split")] = "test",
+    model: ModelOption = None,
+    runs: Annotated[str | None, typer.Option(help=RunsHelp + " ({lang}=all without a lang field)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="output folder (default runs/evaluate/beir__<folder>)")
+    ] = None,
+) -> None:
+    """A BEIR-format set: one corpus, queries scored per `lang` field (trec_eval -c), mean and median."""
+    pool = beir_pool(data, split)
+    out = out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}"
+    console.print(f"[bold]langmix evaluate beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}")
+    _run_pools(
+        [pool],
+        model=model,
+        runs=runs,
+        out=out,
+        search=search,
+        benchmark=f"beir:{data.resolve().name}:{split}",
+        extra_config={"data": str(data.resolve())},
+    )

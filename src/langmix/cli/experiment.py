@@ -6,30 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from langmix.cli.app import app, console
 from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_experiment
 from langmix.progress import RichProgress
-from langmix.reports.experiment import COLUMNS, _fmt, write_summary
+from langmix.reports.experiment import print_summary, write_summary
+from langmix.reports.lareqa import report_files
 from langmix.training.config import parse_set
-
-
-def print_summary(summary: dict) -> None:
-    out = Console()
-    for dataset, block in summary["datasets"].items():
-        table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
-        table.add_column("system", no_wrap=True)
-        for _, label in COLUMNS:
-            table.add_column(label, justify="right")
-        for name, row in sorted(block["systems"].items(), key=lambda kv: (kv[0] != "base", kv[0])):
-            table.add_row(name, *(_fmt(row[k], k) for k, _ in COLUMNS))
-        out.print(table)
-        for hybrid, against in block["significance"].items():
-            for other, cells in against.items():
-                parts = ", ".join(f"{s} {c['delta']:+.4f} (p={c['p_value']:.3g})" for s, c in cells.items())
-                out.print(f"{hybrid} vs {other}: {parts}")
 
 
 def run_experiment_config(
@@ -41,6 +24,7 @@ def run_experiment_config(
         data_root=data_dir,
         progress=RichProgress(console),
         log=lambda msg: console.print(msg, highlight=False),
+        render=report_files,
     )
     if not summary_only:
         runner.run()

@@ -1,7 +1,7 @@
-"""Commands of the retrieval stage: ``encode``, ``index``, ``search``, ``evaluate miracl|beir``.
+"""Commands of the retrieval stage: ``encode``, ``index``, ``search`` (``evaluate miracl|beir``: evaluate.py).
 
 Each stage reads and writes plain files (embedding shards, a faiss index folder, TREC runs), so stages can
-run on different machines; all the work is in ``langmix.retrieval`` and ``langmix.evaluation.trec``.
+run on different machines; the work is in ``langmix.retrieval`` and ``langmix.data.runfiles``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from langmix.cli.app import app, console, evaluate_app, split_list
+from langmix.cli.app import app, console, split_list
 from langmix.errors import LangmixError
+from langmix.progress import RichProgress
 
 DEVICES_HELP = (
     "comma-separated devices for sentence-transformers' multi-process pool, e.g. cpu,cpu or cuda:0,cuda:1"
@@ -43,46 +36,18 @@ DtypeOption = Annotated[str, typer.Option(help="float16 | float32 embedding shar
 DevicesOption = Annotated[str | None, typer.Option(help=DEVICES_HELP)]
 MaxLengthOption = Annotated[int | None, typer.Option(min=8, help="max tokens per text")]
 OverwriteOption = Annotated[bool, typer.Option(help="re-encode and re-index from scratch")]
-RunsHelp = "score existing runs instead of searching, e.g. runs/{lang}.trec"
 
 
-class RichProgress:
-    """``progress(task, done, total)`` callback drawing one rich bar per task name."""
-
-    def __init__(self, out: Console):
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        self.progress = Progress(*columns, console=out, transient=False)
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> RichProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, task: str, done: int, total: int | None) -> None:
-        if task not in self.tasks:
-            self.tasks[task] = self.progress.add_task(task, total=total)
-        self.progress.update(self.tasks[task], completed=done, total=total)
-
-
-def _load(model: str, max_length: int | None):
+def load_encoder(model: str, max_length: int | None):
     from langmix.models.loading import load_model
 
     return load_model(model, max_seq_length=max_length)
 
 
-def _fingerprint(model: Any) -> str | None:
+def fingerprint_of(model: Any) -> str | None:
     if not hasattr(model, "state_dict"):
         return None
-    from langmix.models.encode import model_fingerprint
+    from langmix.models.cache import model_fingerprint
 
     return model_fingerprint(model)
 
@@ -127,29 +92,29 @@ def encode(
     from langmix.retrieval.encode import encode_corpus
 
     passages, total, source = _passages(corpus, revision)
-    st_model = _load(model, max_length)
+    st_model = load_encoder(model, max_length)
     meta = {
         "model": model,
-        "fingerprint": _fingerprint(st_model),
+        "fingerprint": fingerprint_of(st_model),
         "max_seq_length": getattr(st_model, "max_seq_length", None),
         "corpus": source,
     }
     console.print(f"[bold]langmix encode[/] {source} · model {model} → {out}")
-    with RichProgress(console) as progress:
-        result = encode_corpus(
-            st_model,
-            passages,
-            out,
-            shard_size=shard_size,
-            batch_size=batch_size,
-            dtype=dtype,
-            devices=split_list(devices),
-            prompt=prompt,
-            meta=meta,
-            overwrite=overwrite,
-            source=source,
-            on_progress=lambda done: progress("encode", done, total),
-        )
+    result = encode_corpus(
+        st_model,
+        passages,
+        out,
+        shard_size=shard_size,
+        batch_size=batch_size,
+        dtype=dtype,
+        devices=split_list(devices),
+        prompt=prompt,
+        meta=meta,
+        overwrite=overwrite,
+        source=source,
+        progress=RichProgress(console),
+        total=total,
+    )
     resumed = f" ({result.n_resumed} from finished shards)" if result.n_resumed else ""
     console.print(f"{result.n_total} passages{resumed} in {result.n_shards} shards → {out}")
 
@@ -187,8 +152,7 @@ def index(
     console.print(
         f"[bold]langmix index[/] {embeddings} ({len(emb)} × {emb.dim} {emb.dtype}) · {kind} → {out}"
     )
-    with RichProgress(console) as progress:
-        built = build_index(emb, config, on_progress=lambda stage, done, total: progress(stage, done, total))
+    built = build_index(emb, config, progress=RichProgress(console))
     built.save(out)
     seconds = built.info["build_seconds"]
     console.print(f"{len(built)} passages indexed ({built.info['factory']}) in {seconds:.1f}s → {out}")
@@ -224,25 +188,16 @@ def search(
 ) -> None:
     """Search an index with a query file or one query; write a TREC run / JSON, or print the hits."""
     from langmix.data.beir import load_queries
+    from langmix.data.runfiles import OUTPUT_FORMATS, write_results
     from langmix.retrieval.index import SearchIndex
-    from langmix.retrieval.search import OUTPUT_FORMATS, Searcher, open_docstore, write_results
+    from langmix.retrieval.search import Searcher, open_docstore
 
     if (query is None) == (queries is None):
         raise LangmixError("give exactly one of --query TEXT or --queries FILE")
     if fmt not in OUTPUT_FORMATS:
         raise LangmixError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
     idx = SearchIndex.load(index_dir)
-    meta = idx.info.get("meta") or {}
-    model_name = model or meta.get("model")
-    if not model_name:
-        raise LangmixError(f"{index_dir}: the index does not record its model; pass --model")
-    st_model = _load(model_name, max_length)
-    recorded = meta.get("fingerprint")
-    if recorded and not force and _fingerprint(st_model) != recorded:
-        raise LangmixError(
-            f"model {model_name!r} is not the model that encoded {index_dir} ({meta.get('model')!r}); "
-            "pass --force to search anyway"
-        )
+    st_model = _index_model(idx, index_dir, model, max_length, force)
     docs = open_docstore(corpus) if corpus is not None else None
     searcher = Searcher(
         idx,
@@ -258,21 +213,14 @@ def search(
     else:
         assert queries is not None
         q = load_queries(queries)
-        with RichProgress(console) as progress:
-            results = searcher.search_many(q, k, on_progress=lambda done: progress("search", done, len(q)))
+        results = searcher.search_many(q, k, progress=RichProgress(console))
     if out is not None:
         write_results(out, results, fmt, tag)
         console.print(f"{len(results)} queries × top {k} → {out}")
     elif query is not None:
-        table = Table(title=f"top {k} for {query!r}")
-        for column in ("rank", "doc id", "score", "text"):
-            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-        for rank, hit in enumerate(results["query"], start=1):
-            text = (hit.text or "")[:160]
-            table.add_row(str(rank), hit.doc_id, f"{hit.score:.4f}", text)
-        Console().print(table)
+        Console().print(_hits_table(f"top {k} for {query!r}", results["query"]))
     else:
-        from langmix.evaluation.trec import format_trec_run
+        from langmix.data.runfiles import format_trec_run
 
         typer.echo(
             format_trec_run({qid: [(h.doc_id, h.score) for h in hits] for qid, hits in results.items()}, tag),
@@ -280,166 +228,27 @@ def search(
         )
 
 
-def _settings(
-    k: int,
-    kind: str,
-    nprobe: int,
-    shard_size: int,
-    batch_size: int,
-    dtype: str,
-    devices: str | None,
-    overwrite: bool,
-    metrics: str | None,
-):
-    from langmix.evaluation.trec import DEFAULT_METRICS
-    from langmix.retrieval.index import IndexConfig
-    from langmix.retrieval.pipeline import RetrievalSettings
-
-    return RetrievalSettings(
-        k=k,
-        metrics=tuple(split_list(metrics) or DEFAULT_METRICS),
-        index=IndexConfig(kind=kind, nprobe=nprobe),
-        shard_size=shard_size,
-        batch_size=batch_size,
-        dtype=dtype,
-        devices=tuple(split_list(devices)) if devices else None,
-        overwrite=overwrite,
-    )
-
-
-def _run_pools(
-    pools,
-    *,
-    model: str | None,
-    max_length: int | None,
-    runs: str | None,
-    out: Path,
-    work: Path | None,
-    settings,
-    benchmark: str,
-    extra: dict,
-) -> dict:
-    from langmix.reports.retrieval import rich_table
-    from langmix.retrieval.pipeline import evaluate_pools
-
-    run_files = None
-    st_model = None
-    if runs is not None:
-        if "{lang}" not in runs:
-            raise LangmixError("--runs must contain {lang}, e.g. runs/{lang}.trec")
-        run_files = {label: Path(runs.format(lang=label)) for pool in pools for label in pool.groups}
-        model_name = model or "(run files)"
-    else:
-        model_name = model or "embedded"
-        st_model = _load(model_name, max_length)
-    model_meta = {"fingerprint": _fingerprint(st_model)} if st_model is not None else None
-    with RichProgress(console) as progress:
-        summary = evaluate_pools(
-            pools,
-            out,
-            model=st_model,
-            model_name=model_name,
-            benchmark=benchmark,
-            model_meta=model_meta,
-            settings=settings,
-            work_dir=work,
-            runs=run_files,
-            progress=progress,
-            extra_config=extra,
+def _index_model(index: Any, index_dir: Path, model: str | None, max_length: int | None, force: bool) -> Any:
+    """The model to search ``index`` with: ``model``, else the one it records; refused if it is not the
+    model that encoded the corpus (by weight fingerprint) unless ``force``."""
+    meta = index.info.get("meta") or {}
+    model_name = model or meta.get("model")
+    if not model_name:
+        raise LangmixError(f"{index_dir}: the index does not record its model; pass --model")
+    st_model = load_encoder(model_name, max_length)
+    recorded = meta.get("fingerprint")
+    if recorded and not force and fingerprint_of(st_model) != recorded:
+        raise LangmixError(
+            f"model {model_name!r} is not the model that encoded {index_dir} ({meta.get('model')!r}); "
+            "pass --force to search anyway"
         )
-    Console().print(rich_table(summary))
-    console.print(f"wrote {out}/metrics.json, report.md, per_query.jsonl" + ("" if runs else ", runs/"))
-    return summary
+    return st_model
 
 
-@evaluate_app.command("miracl")
-def evaluate_miracl(
-    langs: Annotated[str | None, typer.Option(help="comma-separated languages (default: all 18)")] = None,
-    model: ModelOption = None,
-    corpus: Annotated[
-        str,
-        typer.Option(
-            help="hf://datasets/miracl/miracl-corpus, a local folder in its layout, "
-            "or a path with {lang} to a corpus.jsonl per language"
-        ),
-    ] = "hf://datasets/miracl/miracl-corpus",
-    revision: Annotated[str | None, typer.Option(help="hub revision of the corpus")] = None,
-    runs: Annotated[str | None, typer.Option(help=RunsHelp)] = None,
-    out: Annotated[Path, typer.Option(help="output folder (runs/, metrics.json, report.md)")] = Path(
-        "runs/evaluate/miracl"
-    ),
-    work: WorkOption = None,
-    k: HitsOption = 100,
-    index_kind: IndexKindOption = "flat",
-    nprobe: NprobeOption = 32,
-    metrics: MetricsOption = None,
-    shard_size: ShardSizeOption = 100_000,
-    batch_size: BatchSizeOption = 64,
-    dtype: DtypeOption = "float16",
-    devices: DevicesOption = None,
-    max_length: MaxLengthOption = None,
-    overwrite: OverwriteOption = False,
-    data_dir: Annotated[
-        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding miracl/")
-    ] = None,
-) -> None:
-    """MIRACL dev (SPEC §4.2): per-language monolingual search, nDCG@10 and Recall@100 with trec_eval -c."""
-    from langmix.retrieval.pipeline import miracl_pools
-
-    settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
-    pools = miracl_pools(
-        split_list(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
-    )
-    console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {out}")
-    _run_pools(
-        pools,
-        model=model,
-        max_length=max_length,
-        runs=runs,
-        out=out,
-        work=work,
-        settings=settings,
-        benchmark="miracl-dev",
-        extra={"corpus": None if runs else corpus, "revision": revision},
-    )
-
-
-@evaluate_app.command("beir")
-def evaluate_beir(
-    data: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
-    split: Annotated[str, typer.Option(help="qrels split")] = "test",
-    model: ModelOption = None,
-    runs: Annotated[str | None, typer.Option(help=RunsHelp + " ({lang}=all without a lang field)")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="output folder (default runs/evaluate/beir__<folder>)")
-    ] = None,
-    work: WorkOption = None,
-    k: HitsOption = 100,
-    index_kind: IndexKindOption = "flat",
-    nprobe: NprobeOption = 32,
-    metrics: MetricsOption = None,
-    shard_size: ShardSizeOption = 100_000,
-    batch_size: BatchSizeOption = 64,
-    dtype: DtypeOption = "float16",
-    devices: DevicesOption = None,
-    max_length: MaxLengthOption = None,
-    overwrite: OverwriteOption = False,
-) -> None:
-    """A BEIR-format set: one corpus, queries scored per `lang` field (trec_eval -c), mean and median."""
-    from langmix.retrieval.pipeline import beir_pool
-
-    settings = _settings(k, index_kind, nprobe, shard_size, batch_size, dtype, devices, overwrite, metrics)
-    pool = beir_pool(data, split)
-    out = out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}"
-    console.print(f"[bold]langmix evaluate beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}")
-    _run_pools(
-        [pool],
-        model=model,
-        max_length=max_length,
-        runs=runs,
-        out=out,
-        work=work,
-        settings=settings,
-        benchmark=f"beir:{data.resolve().name}:{split}",
-        extra={"data": str(data.resolve())},
-    )
+def _hits_table(title: str, hits: list[Any]) -> Table:
+    table = Table(title=title)
+    for column in ("rank", "doc id", "score", "text"):
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for rank, hit in enumerate(hits, start=1):
+        table.add_row(str(rank), hit.doc_id, f"{hit.score:.4f}", (hit.text or "")[:160])
+    return table

@@ -1,101 +1,100 @@
-"""``langmix train``: hybrid batch training (a thin wrapper over :func:`langmix.training.train`)."""
+"""``langmix train``: hybrid batch training (a thin wrapper over :func:`langmix.training.train`).
+
+The options are not declared here: each field of :class:`~langmix.training.config.TrainConfig` becomes a
+flag (``--batch-size``; extra names such as ``--lr`` / ``--out`` and an environment variable come from the
+field), with the field's help, grouped as the config groups them. A flag's text is handed over unparsed:
+:func:`~langmix.training.config.load_config` parses flags, ``--set`` and YAML alike.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from langmix.cli.app import app, console
+from langmix.training.config import FIELDS, SECTIONS, TrainConfig, field_type
+
+_METAVARS = {int: "<int>", float: "<float>", str: "<str>", list: "<a,b,...>", dict: "<yaml>"}
 
 
-@app.command("train")
-def train_command(
-    config: Annotated[Path | None, typer.Option(help="YAML config (options below override it)")] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            help="comma-separated: mlqa-r | xquad-r | folder of <lang>.json | file.jsonl | mmarco[:path]"
+def _shown_default(f: dataclasses.Field, decls: tuple[str, ...]) -> str:
+    """The field's default for ``--help`` (the option's own default is None: not given, keep the config's)."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if isinstance(default, bool):
+        on, _, off = decls[0].partition("/")
+        default = (on if default else off).lstrip("-")
+    if default is None or default == {}:
+        return ""
+    return escape(f" [default: {','.join(default) if isinstance(default, list) else default}]")
+
+
+def _option(f: dataclasses.Field, panel: str) -> inspect.Parameter:
+    """The command-line option of one config field."""
+    base, _ = field_type(f.name)
+    dashed = f.name.replace("_", "-")
+    if base is bool:
+        decls = f.metadata["flags"] or (f"--{dashed}/--no-{dashed}",)
+        kind: Any = bool | None
+    else:
+        decls = (*f.metadata["flags"], f"--{dashed}")
+        kind = str | None
+    option = typer.Option(
+        *decls,
+        help=f.metadata["help"] + _shown_default(f, decls),
+        metavar=None if base is bool else _METAVARS.get(getattr(base, "__origin__", base), "<str>"),
+        envvar=f.metadata["envvar"],
+        show_default=False,
+        rich_help_panel=panel,
+    )
+    return inspect.Parameter(
+        f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
+    )
+
+
+def _parameters() -> list[inspect.Parameter]:
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter(
+            "config",
+            keyword,
+            default=None,
+            annotation=Annotated[
+                Path | None, typer.Option(metavar="<yaml>", help="YAML config (options below override it)")
+            ],
         ),
-    ] = None,
-    strategy: Annotated[str | None, typer.Option(help="mono | cross | hybrid")] = None,
-    alpha: Annotated[float | None, typer.Option(help="hybrid: probability of a monolingual batch")] = None,
-    model: Annotated[str | None, typer.Option(help="'embedded', a local folder or a Hugging Face id")] = None,
-    languages: Annotated[str | None, typer.Option(help="comma-separated training languages")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="rows per batch per device")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="optimizer steps (overrides --epochs)")] = None,
-    epochs: Annotated[float | None, typer.Option()] = None,
-    lr: Annotated[float | None, typer.Option(help="learning rate (paper: 3e-5)")] = None,
-    temperature: Annotated[float | None, typer.Option(help="InfoNCE temperature (scale = 1/T)")] = None,
-    loss: Annotated[str | None, typer.Option(help="mnrl | cached (GradCache, for large batches)")] = None,
-    mini_batch_size: Annotated[int | None, typer.Option(help="cached loss: rows encoded at once")] = None,
-    max_seq_length: Annotated[int | None, typer.Option(help="max tokens per text")] = None,
-    freeze_embeddings: Annotated[
-        bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="freeze word embeddings")
-    ] = None,
-    hard_negatives: Annotated[
-        int | None, typer.Option(help="hard negatives per row (data must have them)")
-    ] = None,
-    passage: Annotated[str | None, typer.Option(help="SQuAD data: sentence | sentence+paragraph")] = None,
-    max_items: Annotated[int | None, typer.Option(help="at most this many ids per dataset")] = None,
-    val_fraction: Annotated[
-        float | None, typer.Option(help="share of ids held out for the validation loss")
-    ] = None,
-    eval_steps: Annotated[int | None, typer.Option(help="validate and checkpoint every N steps")] = None,
-    lareqa_eval: Annotated[
-        str | None, typer.Option(help="xquad-r | mlqa-r: LAReQA mAP at each validation")
-    ] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | fp16")] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads (1 is often fastest on a busy CPU)")
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="run folder (default runs/train/latest)")] = None,
-    resume: Annotated[
-        str | None, typer.Option(help="'auto' (latest checkpoint in the run folder) or a path")
-    ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="any config field: --set key=value (repeatable)")
-    ] = None,
-) -> None:
+        inspect.Parameter(
+            "set_",
+            keyword,
+            default=None,
+            annotation=Annotated[
+                list[str] | None,
+                typer.Option(
+                    "--set", metavar="<key=value>", help="any config field: --set key=value (repeatable)"
+                ),
+            ],
+        ),
+    ]
+    panel = "Options"
+    for name, f in FIELDS.items():
+        panel = SECTIONS.get(name, panel)
+        params.append(_option(f, panel))
+    return params
+
+
+def train_command(**params: Any) -> None:
     """Fine-tune a retriever with monolingual, cross-lingual or hybrid batches (SPEC §2-3)."""
     from langmix.training import load_config, train
     from langmix.training.config import parse_set
 
-    overrides = {
-        "data": data,
-        "strategy": strategy,
-        "alpha": alpha,
-        "model": model,
-        "languages": languages,
-        "batch_size": batch_size,
-        "max_steps": max_steps,
-        "epochs": epochs,
-        "learning_rate": lr,
-        "temperature": temperature,
-        "loss": loss,
-        "mini_batch_size": mini_batch_size,
-        "max_seq_length": max_seq_length,
-        "freeze_embeddings": freeze_embeddings,
-        "hard_negatives": hard_negatives,
-        "passage": passage,
-        "max_items": max_items,
-        "val_fraction": val_fraction,
-        "eval_steps": eval_steps,
-        "lareqa_eval": lareqa_eval,
-        "precision": precision,
-        "seed": seed,
-        "threads": threads,
-        "output_dir": str(out) if out else None,
-        "resume": resume,
-        "data_root": str(data_dir) if data_dir else None,
-    }
+    config, set_ = params.pop("config"), params.pop("set_")
+    overrides = {name: value for name, value in params.items() if value is not None}
     overrides.update(parse_set(set_))
-    cfg = load_config(config, overrides)
+    cfg: TrainConfig = load_config(config, overrides)
     console.print(
         f"[bold]langmix train[/] {cfg.strategy} (alpha {cfg.alpha}) · data {', '.join(cfg.data)} · "
         f"model {cfg.model} → {cfg.output_dir}",
@@ -113,3 +112,7 @@ def train_command(
         highlight=False,
     )
     console.print(f"model: {result.model_dir}  (SentenceTransformer('{result.model_dir}'))", highlight=False)
+
+
+train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
+app.command("train")(train_command)

@@ -175,29 +175,6 @@ class Corpus:
         i = self._position.get(doc_id)
         return None if i is None else self.contents(i)
 
-    @classmethod
-    def from_passages(cls, passages: Iterable[Passage], path: str | Path | None = None) -> Corpus:
-        """Collect passages, refusing a doc id seen twice (the message names both records)."""
-        ids: list[str] = []
-        texts: list[str] = []
-        titles: list[str] = []
-        langs: list[str | None] = []
-        position: dict[str, int] = {}
-        where = str(path) if path is not None else "<passages>"
-        for p in passages:
-            if p.id in position:
-                raise DataError(
-                    where,
-                    f"duplicate doc id {p.id!r} (first seen as passage {position[p.id] + 1})",
-                    f"passage {len(ids) + 1}",
-                )
-            position[p.id] = len(ids)
-            ids.append(p.id)
-            texts.append(p.text)
-            titles.append(p.title)
-            langs.append(p.lang)
-        return cls(ids=ids, texts=texts, titles=titles, langs=langs, path=where, _position=position)
-
 
 def load_corpus(path: str | Path, *, lang: str | None = None) -> Corpus:
     """Read a whole ``corpus.jsonl[.gz]`` into memory, validating every line and refusing duplicate ids."""
@@ -326,9 +303,6 @@ class Qrels:
 
     def __getitem__(self, qid: str) -> dict[str, int]:
         return self.judgments[qid]
-
-    def query_ids(self) -> list[str]:
-        return list(self.judgments)
 
     def n_relevant(self, qid: str) -> int:
         return sum(1 for g in self.judgments[qid].values() if g > 0)

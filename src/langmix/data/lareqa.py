@@ -7,18 +7,17 @@ answer sentences of every language version sharing its id.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from langmix.data.benchmarks import LAREQA_BENCHMARKS, LareqaBenchmark
-from langmix.data.squad import Skipped, SquadFile, read_squad_file, sha256_file
+from langmix.data.benchmarks import LAREQA_BENCHMARKS, Benchmark
+from langmix.data.fetch import benchmark_root, fetch
+from langmix.data.squad import Skipped, SquadFile, read_squad_file
 from langmix.errors import DataError, LangmixError
-from langmix.io import atomic_path
-from langmix.paths import cache_dir, data_dir
+from langmix.paths import data_dir
 
 CANDIDATE_MODES = ("sentence", "sentence+paragraph")
 
@@ -70,33 +69,16 @@ class LareqaSet:
         return rel
 
 
-def _resolve_file(bench: LareqaBenchmark, lang: str, root: Path | None, download: bool) -> Path:
-    if root is not None:
-        return root / "lareqa" / bench.folder / f"{lang}.json"
-    target = cache_dir() / "data" / "lareqa" / bench.folder / f"{lang}.json"
-    if target.is_file():
-        return target
-    if not download:
-        raise LangmixError(
-            f"{bench.name}: no data folder given and {target} is not cached; set LANGMIX_DATA_DIR to a "
-            "folder holding lareqa/<set>/<lang>.json, or pass --download to fetch the official files"
-        )
-    return download_file(bench.url(lang), target, bench.sha256[lang])
-
-
-def download_file(url: str, target: Path, sha256: str) -> Path:
-    """Fetch ``url`` into ``target`` atomically, refusing a file whose sha256 differs from the pinned one."""
-    try:
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                while block := resp.read(1 << 20):
-                    out.write(block)
-            got = sha256_file(tmp)
-            if got != sha256:
-                raise DataError(url, f"sha256 {got} does not match the pinned {sha256}")
-    except OSError as exc:
-        raise LangmixError(f"{url}: download failed: {exc}") from None
-    return target
+def _folder(bench: Benchmark, data_root: str | Path | None, download: bool) -> Path:
+    """The set's folder; with ``download`` and no data folder set, fetch it into the cache first."""
+    if download and data_root is None and data_dir() is None:
+        fetch([bench.name])
+    folder = benchmark_root(bench, data_root) / bench.folder
+    if not folder.is_dir():
+        raise DataError(folder, f"folder not found (expected {bench.name} files <lang>.json under it)")
+    if not any(folder.glob("*.json")):
+        raise DataError(folder, f"no <lang>.json files in the {bench.name} folder")
+    return folder
 
 
 def _select_questions(files: list[SquadFile], max_questions: int | None) -> list[set[str] | None]:
@@ -125,7 +107,8 @@ def load_lareqa(
     """Load XQuAD-R (``"xquad-r"``) or MLQA-R (``"mlqa-r"``).
 
     ``data_root`` (default ``$LANGMIX_DATA_DIR``) holds ``lareqa/<name>/<lang>.json``; without one the
-    files come from langmix's cache, downloaded and sha256-checked when ``download`` is true.
+    files come from langmix's cache (``langmix data fetch``), fetched and sha256-checked first when
+    ``download`` is true.
     ``max_questions`` caps questions per language for quick looks; the candidate pool is never cut.
     """
     if name not in LAREQA_BENCHMARKS:
@@ -139,21 +122,19 @@ def load_lareqa(
         )
     if len(set(langs)) != len(langs):
         raise LangmixError(f"{name}: a language is listed twice in {', '.join(langs)}")
-    root = Path(data_root) if data_root is not None else data_dir()
-    if root is not None:
-        folder = root / "lareqa" / bench.folder
-        if not folder.is_dir():
-            raise DataError(folder, f"folder not found (expected {name} files <lang>.json under it)")
-        if not any(folder.glob("*.json")):
-            raise DataError(folder, f"no <lang>.json files in the {name} folder")
-    files = [
-        read_squad_file(_resolve_file(bench, lang, root, download), lang, strict=strict) for lang in langs
-    ]
+    folder = _folder(bench, data_root, download)
+    files = [read_squad_file(folder / f"{lang}.json", lang, strict=strict) for lang in langs]
     for f in files:
         if not f.questions:
             raise DataError(f.path, "no usable questions")
-    keep = _select_questions(files, max_questions)
+    return _flatten(name, langs, files, max_questions)
 
+
+def _flatten(
+    name: str, langs: tuple[str, ...], files: list[SquadFile], max_questions: int | None
+) -> LareqaSet:
+    """The languages' questions and candidates as one set of flat arrays, in language order."""
+    keep = _select_questions(files, max_questions)
     out = LareqaSet(
         name=name,
         languages=langs,
@@ -191,4 +172,4 @@ def checksum_mismatches(data: LareqaSet) -> list[str]:
     """Languages whose file differs from the pinned official release (reported, not fatal: users may
     evaluate their own corrected copy, but the report must say so)."""
     bench = LAREQA_BENCHMARKS[data.name]
-    return [lang for lang, info in data.files.items() if info["sha256"] != bench.sha256.get(lang)]
+    return [lang for lang, info in data.files.items() if info["sha256"] != bench.checksum(f"{lang}.json")]

@@ -19,60 +19,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langmix.data.beir import Passage, Qrels, Queries, load_qrels, load_queries, passage_from_record
-from langmix.errors import DataError, LangmixError
-from langmix.paths import data_dir
-
-# fmt: off
-MIRACL_LANGUAGES: tuple[str, ...] = (
-    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th", "yo", "zh"
+from langmix.data.benchmarks import (
+    MIRACL,
+    MIRACL_CORPUS_REVISION,
+    MIRACL_CORPUS_SIZES,
+    MIRACL_DEV_QUERIES,
+    MIRACL_HUB,
+    MIRACL_LANGUAGES,
+    MIRACL_LICENCE,
 )
-# fmt: on
+from langmix.data.fetch import benchmark_root
+from langmix.errors import DataError, LangmixError
 
-# Dev queries per language in MIRACL v1.0 (13,495 in all, as mteb's MIRACLRetrieval dev split); every dev
-# query has at least one relevant passage. Checked on load so a truncated copy cannot pass unnoticed.
-MIRACL_DEV_QUERIES: dict[str, int] = {
-    "ar": 2896,
-    "bn": 411,
-    "de": 305,
-    "en": 799,
-    "es": 648,
-    "fa": 632,
-    "fi": 1271,
-    "fr": 343,
-    "hi": 350,
-    "id": 960,
-    "ja": 860,
-    "ko": 213,
-    "ru": 1252,
-    "sw": 482,
-    "te": 828,
-    "th": 733,
-    "yo": 119,
-    "zh": 393,
-}
-
-# Passages per language (MIRACL README; de and yo, released later, are not listed there). For progress bars.
-MIRACL_CORPUS_SIZES: dict[str, int] = {
-    "ar": 2_061_414,
-    "bn": 297_265,
-    "en": 32_893_221,
-    "es": 10_373_953,
-    "fa": 2_207_172,
-    "fi": 1_883_509,
-    "fr": 14_636_953,
-    "hi": 506_264,
-    "id": 1_446_315,
-    "ja": 6_953_614,
-    "ko": 1_486_752,
-    "ru": 9_543_918,
-    "sw": 131_924,
-    "te": 518_079,
-    "th": 542_166,
-    "zh": 4_934_368,
-}
-
-MIRACL_HUB = "hf://datasets/miracl/miracl-corpus"
-MIRACL_LICENCE = "topics/qrels Apache-2.0; corpus Wikipedia text, CC BY-SA 4.0"
+__all__ = [  # the constants live in langmix.data.benchmarks; these names stay importable from here
+    "MIRACL_CORPUS_REVISION",
+    "MIRACL_CORPUS_SIZES",
+    "MIRACL_DEV_QUERIES",
+    "MIRACL_HUB",
+    "MIRACL_LANGUAGES",
+    "MIRACL_LICENCE",
+    "MiraclTopics",
+    "check_languages",
+    "iter_miracl_corpus",
+    "load_miracl_topics",
+    "miracl_data_files",
+    "qrels_path",
+    "topics_path",
+]
 
 
 @dataclass
@@ -97,12 +70,8 @@ def check_languages(languages: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _root(data_root: str | Path | None) -> Path:
-    root = Path(data_root) if data_root is not None else data_dir()
-    if root is None:
-        raise LangmixError(
-            "miracl: no data folder; set LANGMIX_DATA_DIR (or pass --data-dir) to a folder holding "
-            "miracl/topics/*.tsv and miracl/qrels/*.tsv"
-        )
+    """``<data root>/miracl``, or the data root itself when it is already the MIRACL folder."""
+    root = benchmark_root(MIRACL, data_root)
     return root / "miracl" if (root / "miracl").is_dir() else root
 
 
@@ -136,7 +105,10 @@ def load_miracl_topics(
 
 
 def miracl_data_files(lang: str, source: str | Path = MIRACL_HUB, revision: str | None = None) -> str:
-    """The file pattern of a language's corpus under ``source`` (the hub, or a local copy of its layout)."""
+    """The file pattern of a language's corpus under ``source`` (the hub, or a local copy of its layout).
+
+    ``revision`` is written into a hub pattern as given; :func:`iter_miracl_corpus` always passes one.
+    """
     source = str(source)
     if source.startswith("hf://"):
         base = f"{source}@{revision}" if revision else source
@@ -158,19 +130,20 @@ def iter_miracl_corpus(
     lang: str,
     *,
     source: str | Path = MIRACL_HUB,
-    revision: str | None = None,
+    revision: str | None = MIRACL_CORPUS_REVISION,
     streaming: bool = True,
 ) -> Iterator[Passage]:
     """Stream a language's MIRACL passages (``title + " " + text`` is ``Passage.contents``).
 
     ``source`` is ``hf://datasets/miracl/miracl-corpus`` (needs a network and downloads lazily) or a local
-    folder with the hub's layout. ``revision`` pins a hub commit. Records are validated as any corpus line
-    (id, text, optional title); a bad record raises :class:`DataError` naming its position.
+    folder with the hub's layout. The hub is read at a pinned commit: ``revision``, or
+    :data:`MIRACL_CORPUS_REVISION` when it is None. Records are validated as any corpus line (id, text,
+    optional title); a bad record raises :class:`DataError` naming its position.
     """
     (lang,) = check_languages([lang])
     import datasets  # heavy import: only when a corpus is actually read
 
-    pattern = miracl_data_files(lang, source, revision)
+    pattern = miracl_data_files(lang, source, revision or MIRACL_CORPUS_REVISION)
     try:
         ds = datasets.load_dataset("json", data_files=pattern, split="train", streaming=streaming)
     except (FileNotFoundError, ConnectionError, OSError) as exc:

@@ -1,21 +1,28 @@
-"""Read one SQuAD-v1.1-style file that carries ``sentence_breaks`` (the LAReQA format).
+"""Read one SQuAD-v1.1-style file: the LAReQA format (with ``sentence_breaks``) or plain SQuAD.
 
 Used by the LAReQA evaluation and by the training-data loaders: both need, per language, the
 questions (with their shared id) and every sentence of every paragraph, with the sentence that
-holds each answer. Every problem names the file and the record (``data[i].paragraphs[j].qas[k]``).
-In strict mode (the default) the first problem is an error; otherwise the bad paragraph or
-question is skipped and listed in ``skipped`` so nothing disappears silently.
+holds each answer. Files without ``sentence_breaks`` (XTREME translate-train) are read only when a
+sentence splitter is given (:func:`split_sentences`); the evaluation never splits on its own.
+Every problem names the file and the record (``data[i].paragraphs[j].qas[k]``). In strict mode
+(the default) the first problem is an error; otherwise the bad paragraph or question is skipped and
+listed in ``skipped`` so nothing disappears silently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langmix.errors import DataError
+
+Splitter = Callable[[str], list[tuple[int, int]]]
+_SENT_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？।])")
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Sentence:
     paragraph: int  # index into SquadFile.paragraphs
     start: int
     end: int
-    text: str  # context[start:end], the text XTREME-R's evaluation uses
+    text: str  # context[start:end], the text XTREME-R's evaluation uses (stripped when langmix split it)
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,19 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """[start, end) spans of sentences: a break after . ! ? … followed by space, or after 。！？।."""
+    spans, start = [], 0
+    for match in _SENT_END.finditer(text):
+        end = match.start()
+        if end > start and text[start:end].strip():
+            spans.append((start, end))
+        start = match.end()
+    if start < len(text) and text[start:].strip():
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
 class _Problem(Exception):
     def __init__(self, record: str, reason: str):
         super().__init__(reason)
@@ -86,12 +106,23 @@ def _load_json(path: Path) -> tuple[Any, str]:
     return doc, hashlib.sha256(raw).hexdigest()
 
 
-def _sentences(paragraph: Any, record: str) -> tuple[str, list[tuple[int, int]]]:
+def _has_sentence_breaks(doc: Any) -> bool:
+    """Whether the file carries ``sentence_breaks``, judged on its first paragraph."""
+    for article in doc.get("data", []) if isinstance(doc, dict) else []:
+        for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
+            if isinstance(paragraph, dict):
+                return "sentence_breaks" in paragraph
+    return False
+
+
+def _sentences(paragraph: Any, record: str, split: Splitter | None) -> tuple[str, list[tuple[int, int]]]:
     if not isinstance(paragraph, dict):
         raise _Problem(record, "paragraph is not an object")
     context = paragraph.get("context")
-    if not isinstance(context, str) or not context:
+    if not isinstance(context, str) or not (context.strip() if split else context):
         raise _Problem(record, "missing or empty 'context'")
+    if split is not None:
+        return context, split(context)
     breaks = paragraph.get("sentence_breaks")
     if not isinstance(breaks, list) or not breaks:
         raise _Problem(record, "missing or empty 'sentence_breaks'")
@@ -131,10 +162,18 @@ def _question(qa: Any, record: str, spans: list[tuple[int, int]]) -> tuple[str, 
     return qid, text, hits[0], str(answers[0].get("text", ""))
 
 
-def read_squad_file(path: str | Path, lang: str, *, strict: bool = True) -> SquadFile:
-    """Parse ``path`` (a language's file); raise :class:`DataError` or skip-and-record problems."""
+def read_squad_file(
+    path: str | Path, lang: str, *, strict: bool = True, split: Splitter | None = None
+) -> SquadFile:
+    """Parse ``path`` (a language's file); raise :class:`DataError` or skip-and-record problems.
+
+    ``split``: the sentence splitter for a file without ``sentence_breaks`` (judged on its first
+    paragraph); without one such a file is an error, as the LAReQA protocol needs the official breaks.
+    """
     path = Path(path)
     doc, digest = _load_json(path)
+    if split is not None and _has_sentence_breaks(doc):
+        split = None
     out = SquadFile(lang=lang, path=path, sha256=digest)
     articles = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(articles, list):
@@ -154,7 +193,7 @@ def read_squad_file(path: str | Path, lang: str, *, strict: bool = True) -> Squa
         for p, paragraph in enumerate(paragraphs):
             record = f"data[{a}].paragraphs[{p}]"
             try:
-                context, spans = _sentences(paragraph, record)
+                context, spans = _sentences(paragraph, record, split)
             except _Problem as exc:
                 problem(exc)
                 continue
@@ -174,7 +213,9 @@ def read_squad_file(path: str | Path, lang: str, *, strict: bool = True) -> Squa
                 questions.append(Question(qid, text, first + local, answer, f"{record}.qas[{k}]"))
             par_index = len(out.paragraphs)
             out.paragraphs.append(context)
-            out.sentences.extend(Sentence(par_index, b, e, context[b:e]) for b, e in spans)
+            out.sentences.extend(
+                Sentence(par_index, b, e, context[b:e].strip() if split else context[b:e]) for b, e in spans
+            )
             out.questions.extend(questions)
     if not out.sentences:
         raise DataError(path, "no usable paragraphs (no sentence to retrieve)")

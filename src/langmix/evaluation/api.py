@@ -15,7 +15,8 @@ import numpy as np
 
 from langmix.data.lareqa import LareqaSet, load_lareqa
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
-from langmix.models.encode import EncodeStats, cache_for, encode_texts, model_fingerprint
+from langmix.models.cache import model_fingerprint
+from langmix.models.encoder import Encoder, EncodeStats
 from langmix.progress import SILENT, ProgressSink
 
 
@@ -44,30 +45,16 @@ class LareqaRun:
 
 
 def encode_lareqa(
-    model,
-    data: LareqaSet,
-    *,
-    candidate_mode: str = "sentence",
-    batch_size: int = 64,
-    use_cache: bool = True,
-    progress: ProgressSink = SILENT,
-    fingerprint: str | None = None,
+    encoder: Encoder, data: LareqaSet, *, candidate_mode: str = "sentence"
 ) -> tuple[np.ndarray, np.ndarray, EncodeStats]:
     """Question (``query`` prompt) and candidate (``passage`` prompt) embeddings, each text encoded once."""
-
     stats = EncodeStats()
-    if use_cache and fingerprint is None:
-        fingerprint = model_fingerprint(model)
     out = []
-    for label, texts, prompt in (
+    for label, texts, kind in (
         ("questions", data.q_text, "query"),
         ("candidates", data.candidate_texts(candidate_mode), "passage"),
     ):
-        cache = cache_for(model, prompt, fingerprint=fingerprint) if use_cache else None
-        with progress.task(f"encoding {data.name} {label}", total=len(set(texts))) as advance:
-            vectors, part = encode_texts(
-                model, texts, prompt_name=prompt, batch_size=batch_size, cache=cache, on_batch=advance
-            )
+        vectors, part = encoder.encode(texts, kind, label=f"encoding {data.name} {label}")
         stats.add(part)
         out.append(vectors)
     return out[0], out[1], stats
@@ -83,14 +70,8 @@ def evaluate_model(
     progress: ProgressSink = SILENT,
 ) -> LareqaResult:
     """Encode ``data`` with ``model`` (any SentenceTransformer) and score every LAReQA setting."""
-    q_emb, c_emb, _ = encode_lareqa(
-        model,
-        data,
-        candidate_mode=candidate_mode,
-        batch_size=batch_size,
-        use_cache=use_cache,
-        progress=progress,
-    )
+    encoder = Encoder(model, batch_size=batch_size, use_cache=use_cache, progress=progress)
+    q_emb, c_emb, _ = encode_lareqa(encoder, data, candidate_mode=candidate_mode)
     return evaluate_embeddings(data, q_emb, c_emb)
 
 
@@ -113,19 +94,17 @@ def run_lareqa(
         model.max_seq_length = options.max_length
     fingerprint = model_fingerprint(model)  # after max_length is set: it is part of the fingerprint
     t1 = time.perf_counter()
-    q_emb, c_emb, stats = encode_lareqa(
+    encoder = Encoder(
         model,
-        data,
-        candidate_mode=options.candidate_mode,
         batch_size=options.batch_size,
         use_cache=options.use_cache,
-        progress=progress,
         fingerprint=fingerprint,
+        progress=progress,
     )
+    q_emb, c_emb, stats = encode_lareqa(encoder, data, candidate_mode=options.candidate_mode)
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    with progress.task(f"scoring {data.name} settings", total=data.n_questions) as advance:
-        result = evaluate_embeddings(data, q_emb, c_emb, on_chunk=advance)
+    result = evaluate_embeddings(data, q_emb, c_emb, progress=progress)
     timings["score_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     return LareqaRun(

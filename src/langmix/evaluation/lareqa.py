@@ -7,7 +7,6 @@ corpus-language setting and the pooled setting without re-encoding or re-scoring
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from langmix.data.lareqa import LareqaSet
 from langmix.errors import LangmixError
 from langmix.evaluation.ranking import count_at_least, multi_relevant_metrics, single_relevant_metrics
+from langmix.progress import SILENT, ProgressSink
 
 METRICS = ("map", "map@20", "r@1", "r@10")
 _PER_QUERY = {"map": "ap", "map@20": "ap@20", "r@1": "r@1", "r@10": "r@10"}
@@ -88,40 +88,36 @@ def _check_embeddings(data: LareqaSet, q_emb: np.ndarray, c_emb: np.ndarray) -> 
         raise LangmixError("candidates must be grouped by language (as load_lareqa returns them)")
 
 
-def evaluate_embeddings(
+def _rank_counts(
     data: LareqaSet,
     q_emb: np.ndarray,
     c_emb: np.ndarray,
-    *,
-    chunk_size: int = 256,
-    on_chunk: Callable[[int], None] | None = None,
-) -> LareqaResult:
-    """Score every setting of the LAReQA protocol from question and candidate embeddings.
-
-    Embeddings are compared by dot product: pass L2-normalised vectors for cosine similarity.
-    ``on_chunk(n)`` is called after each chunk of ``n`` questions (for progress bars).
-    """
-    q_emb = np.ascontiguousarray(q_emb, dtype=np.float32)
-    c_emb = np.ascontiguousarray(c_emb, dtype=np.float32)
-    _check_embeddings(data, q_emb, c_emb)
-    n_lang = len(data.languages)
+    rel: np.ndarray,
+    chunk_size: int,
+    progress: ProgressSink,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per question and language block: rank counts of each relevant answer, and its score (one pass)."""
+    n_lang, nq = len(data.languages), data.n_questions
     bounds = np.searchsorted(data.c_lang, np.arange(n_lang + 1))
-    rel = data.relevant()
-    nq = data.n_questions
     counts = np.zeros((nq, n_lang, n_lang), dtype=np.int32)
     rel_scores = np.zeros((nq, n_lang), dtype=np.float32)
-    for start in range(0, nq, chunk_size):
-        stop = min(start + chunk_size, nq)
-        scores = q_emb[start:stop] @ c_emb.T
-        counts[start:stop], rel_scores[start:stop] = count_at_least(scores, rel[start:stop], bounds)
-        if on_chunk is not None:
-            on_chunk(stop - start)
+    with progress.task(f"scoring {data.name} settings", total=nq) as advance:
+        for start in range(0, nq, chunk_size):
+            stop = min(start + chunk_size, nq)
+            scores = q_emb[start:stop] @ c_emb.T
+            counts[start:stop], rel_scores[start:stop] = count_at_least(scores, rel[start:stop], bounds)
+            advance(stop - start)
+    return counts, rel_scores
 
-    present = rel >= 0
+
+def _pair_metrics(
+    data: LareqaSet, counts: np.ndarray, present: np.ndarray, per_query: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Mo./Cr.: each query language against each corpus language's pool (adds ``pair_*`` to per_query)."""
+    n_lang = len(data.languages)
     lang_idx = np.arange(n_lang)
     own_block = counts[:, lang_idx, lang_idx]  # rank of the language-j answer within language j's pool
     single = single_relevant_metrics(np.where(present, own_block, 1))
-    per_query: dict[str, np.ndarray] = {"q_lang": data.q_lang, "q_id": np.asarray(data.q_id)}
     pair: dict[str, np.ndarray] = {}
     pair_count = np.zeros((n_lang, n_lang), dtype=np.int64)
     for i in range(n_lang):
@@ -134,7 +130,17 @@ def evaluate_embeddings(
             rows = values[data.q_lang == i]
             has = pair_count[i] > 0
             pair[metric][i, has] = np.nanmean(rows[:, has], axis=0)
+    return pair, pair_count
 
+
+def _pooled_metrics(
+    data: LareqaSet,
+    counts: np.ndarray,
+    rel_scores: np.ndarray,
+    present: np.ndarray,
+    per_query: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Mul.: each query against the pool of all languages (adds ``mul_*`` to per_query)."""
     pooled = multi_relevant_metrics(
         np.where(present, counts.sum(axis=2), 0), np.where(present, rel_scores, -np.inf)
     )
@@ -142,7 +148,32 @@ def evaluate_embeddings(
     for metric in (*METRICS, "rank_distance"):
         values = pooled[_PER_QUERY.get(metric, metric)]
         per_query[f"mul_{metric}"] = values
-        mul[metric] = np.array([values[data.q_lang == i].mean() for i in range(n_lang)])
+        mul[metric] = np.array([values[data.q_lang == i].mean() for i in range(len(data.languages))])
+    return mul
+
+
+def evaluate_embeddings(
+    data: LareqaSet,
+    q_emb: np.ndarray,
+    c_emb: np.ndarray,
+    *,
+    chunk_size: int = 256,
+    progress: ProgressSink = SILENT,
+) -> LareqaResult:
+    """Score every setting of the LAReQA protocol from question and candidate embeddings.
+
+    Embeddings are compared by dot product: pass L2-normalised vectors for cosine similarity. Progress is
+    the task ``scoring <set> settings`` (questions scored).
+    """
+    q_emb = np.ascontiguousarray(q_emb, dtype=np.float32)
+    c_emb = np.ascontiguousarray(c_emb, dtype=np.float32)
+    _check_embeddings(data, q_emb, c_emb)
+    rel = data.relevant()
+    counts, rel_scores = _rank_counts(data, q_emb, c_emb, rel, chunk_size, progress)
+    present = rel >= 0
+    per_query: dict[str, np.ndarray] = {"q_lang": data.q_lang, "q_id": np.asarray(data.q_id)}
+    pair, pair_count = _pair_metrics(data, counts, present, per_query)
+    mul = _pooled_metrics(data, counts, rel_scores, present, per_query)
     return LareqaResult(
         dataset=data.name,
         languages=data.languages,

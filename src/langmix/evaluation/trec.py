@@ -1,4 +1,4 @@
-"""Score TREC runs with pytrec_eval, under trec_eval ``-c`` semantics, and read/write run files.
+"""Score TREC runs with pytrec_eval under trec_eval ``-c`` semantics (files: :mod:`langmix.data.runfiles`).
 
 ``trec_eval -c`` averages over every query of the qrels: a judged query absent from the run (or with an
 empty ranking) counts as 0 for every measure. pytrec_eval alone scores only the queries present in both,
@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from langmix.data.beir import Qrels, check_id
-from langmix.errors import DataError, LangmixError
-from langmix.io import write_atomic
+from langmix.data.beir import Qrels
+from langmix.data.runfiles import trec_order
+from langmix.errors import LangmixError
 
 DEFAULT_METRICS: tuple[str, ...] = ("nDCG@10", "Recall@100", "MRR@10", "MAP")
 _METRIC = re.compile(r"^(nDCG|Recall|MRR|MAP|P)(?:@(\d+))?$")
@@ -64,11 +63,6 @@ def parse_metric(label: str) -> MetricSpec:
         raise LangmixError(f"metric {label!r} needs a cut-off, e.g. {name}@10")
     measure = {"nDCG": "ndcg_cut", "Recall": "recall", "P": "P"}[name]
     return MetricSpec(label, f"{measure}.{k}", f"{measure}_{k}")
-
-
-def trec_order(docs: Mapping[str, float]) -> list[tuple[str, float]]:
-    """A query's ranking as trec_eval reads it: score descending, ties by doc id descending."""
-    return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
 @dataclass
@@ -133,72 +127,3 @@ def evaluate_run(
         missing=[q for q in judgments if q not in scored_run],
         ignored=[q for q in run if q not in judgments],
     )
-
-
-# -- run files -------------------------------------------------------------------------------------------
-Ranking = Sequence[tuple[str, float]]
-
-
-def _ranked(docs: Ranking | Mapping[str, float]) -> list[tuple[str, float]]:
-    return trec_order(docs if isinstance(docs, Mapping) else dict(docs))
-
-
-def format_trec_run(run: Mapping[str, Ranking | Mapping[str, float]], tag: str = "langmix") -> str:
-    """TREC run text: ``qid Q0 docid rank score tag`` per line, ranked in trec_eval's order (score
-    descending, ties by doc id descending) so the rank column agrees with how trec_eval reads the file.
-    Scores are written with repr(float), which reads back to the same value exactly."""
-    if not tag or re.search(r"\s", tag):
-        raise LangmixError(f"run tag {tag!r} must be a non-empty word without spaces")
-    lines = []
-    for qid, docs in run.items():
-        for rank, (doc_id, score) in enumerate(_ranked(docs), start=1):
-            lines.append(f"{qid} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
-    return "".join(lines)
-
-
-def write_trec_run(
-    path: str | Path, run: Mapping[str, Ranking | Mapping[str, float]], tag: str = "langmix"
-) -> Path:
-    return write_atomic(path, format_trec_run(run, tag))
-
-
-def read_trec_run(path: str | Path) -> dict[str, dict[str, float]]:
-    """Read a TREC run (``qid Q0 docid rank score tag``) into ``{qid: {docid: score}}``.
-
-    A doc listed twice for one query, a wrong field count or a non-numeric score raise DataError.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "run file not found")
-    run: dict[str, dict[str, float]] = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            record = f"line {number}"
-            if len(parts) != 6:
-                raise DataError(
-                    path, f"expected 'qid Q0 docid rank score tag', got {len(parts)} fields", record
-                )
-            qid, _, doc_id, _, score, _ = parts
-            try:
-                value = float(score)
-            except ValueError:
-                raise DataError(path, f"score {score!r} is not a number", record) from None
-            if math.isnan(value):
-                raise DataError(path, "score is NaN", record)
-            docs = run.setdefault(qid, {})
-            if doc_id in docs:
-                raise DataError(path, f"query {qid!r} lists doc {doc_id!r} twice", record)
-            docs[doc_id] = value
-    return run
-
-
-def run_from_rankings(rankings: Mapping[str, Iterable[tuple[str, float]]]) -> dict[str, dict[str, float]]:
-    """``{qid: [(docid, score), ...]}`` → ``{qid: {docid: score}}`` (ids validated as TREC-writable)."""
-    run: dict[str, dict[str, float]] = {}
-    for qid, docs in rankings.items():
-        check_id(qid, "<run>", "query", "query id")
-        run[qid] = {doc_id: float(score) for doc_id, score in docs}
-    return run

@@ -19,14 +19,16 @@ from typing import Any
 
 import yaml
 
+from langmix.batching.samplers import effective_alpha
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
+from langmix.evaluation.lareqa_run import write_lareqa_run
+from langmix.evaluation.run_folder import Renderer
 from langmix.io import write_atomic
 from langmix.models.loading import load_model, model_display_name
 from langmix.progress import SILENT, ProgressSink
-from langmix.reports.lareqa import write_run_folder
-from langmix.training.config import FIELD_NAMES
+from langmix.training.config import validate_train_block
 
 BASE = "base"
 
@@ -52,18 +54,26 @@ class ExperimentConfig:
     launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "langmix"])
 
     def validate(self) -> ExperimentConfig:
-        unknown = sorted(set(self.train) - set(FIELD_NAMES))
-        if unknown:
-            raise LangmixError(f"experiment {self.name}: unknown train field(s) {', '.join(unknown)}")
+        """Check every field; the ``train`` block by the training configuration's own rules (its values
+        stay as written: the training process parses them again from train.yaml)."""
+        try:
+            validate_train_block(self.train)
+            for strategy in self.strategies:
+                effective_alpha(strategy, self.alpha)
+            for a in self.alpha_sweep:
+                effective_alpha("hybrid", a)
+        except LangmixError as exc:
+            raise LangmixError(f"experiment {self.name}: {exc}") from None
         for name in self.evaluate:
             if name not in LAREQA_BENCHMARKS:
                 raise LangmixError(f"experiment {self.name}: cannot evaluate on {name!r}")
-        for a in [self.alpha, *self.alpha_sweep]:
-            if not 0 <= a <= 1:
-                raise LangmixError(f"experiment {self.name}: alpha {a} is outside [0, 1]")
         if not self.seeds:
             raise LangmixError(f"experiment {self.name}: no seeds")
         return self
+
+    def temperature_axis(self) -> list[float]:
+        """The grid's temperatures: ``temperatures``, else the train block's one (default 0.05)."""
+        return self.temperatures or [self.train.get("temperature", 0.05)]
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -109,12 +119,14 @@ class RunSpec:
         return self.system if self.seed is None else f"{self.system}-s{self.seed}"
 
     def sweep_alpha(self) -> float | None:
-        """Share of monolingual batches, the x-axis of the alpha sweep (mono = 1, cross = 0)."""
-        return {"mono": 1.0, "cross": 0.0}.get(self.strategy, self.alpha)
+        """Share of monolingual batches, the x-axis of the alpha sweep (mono 1, cross 0, base None)."""
+        if self.strategy == BASE:
+            return None
+        return effective_alpha(self.strategy, self.alpha or 0.0)  # mono / cross specs carry no alpha
 
 
 def grid(config: ExperimentConfig) -> list[RunSpec]:
-    temps = config.temperatures or [config.train.get("temperature", 0.05)]
+    temps = config.temperature_axis()
     runs = [RunSpec(BASE, None, None, None)] if config.include_base else []
     for temp in temps:
         for seed in config.seeds:
@@ -141,12 +153,16 @@ class ExperimentRunner:
         data_root: str | Path | None = None,
         progress: ProgressSink = SILENT,
         log: Callable[[str], None] = print,
+        render: Renderer | None = None,
     ):
+        """``render`` makes each evaluation's report files (the CLI passes
+        :func:`langmix.reports.lareqa.report_files`); without it a run folder holds its numbers only."""
         self.config = config.validate()
         self.root = Path(config.output_dir)
         self.data_root = data_root
         self.progress = progress
         self.log = log
+        self.render = render
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.root / "runs" / spec.name
@@ -216,7 +232,7 @@ class ExperimentRunner:
             )
             self.log(f"[{spec.name}] evaluating on {dataset}")
             run = run_lareqa(model, options, data_root=self.data_root, progress=self.progress)
-            write_run_folder(run, info, target)
+            write_lareqa_run(run, info, target, render=self.render)
 
     def run(self) -> dict[str, str]:
         """Run every unfinished cell; return ``{run name: "skipped" | "done"}``."""

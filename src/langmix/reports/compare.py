@@ -1,71 +1,89 @@
-"""Side-by-side view of several LAReQA runs, each relative to the first (the baseline)."""
+"""Side-by-side view of several runs of one benchmark, each relative to the first (the baseline).
+
+Dispatches on the run folders' common header (:mod:`langmix.evaluation.run_folder`): LAReQA runs show the
+paper's headline columns, MIRACL / BEIR runs the macro mean of each metric. Runs of different kinds or
+benchmarks are refused with one line: their numbers do not measure the same thing.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
 from langmix.errors import LangmixError
-from langmix.reports.lareqa import headline
+from langmix.evaluation.run_folder import LAREQA_COLUMNS, load_run
 
 # the headline columns of every LAReQA comparison (compare, experiment summaries)
-COLUMNS = (
-    ("mo_map", "Mo. mAP"),
-    ("cr_map", "Cr. mAP"),
-    ("mul_map", "Mul. mAP"),
-    ("mul_r@1", "Mul. R@1"),
-    ("mul_r@10", "Mul. R@10"),
-    ("rank_distance", "rank dist."),
-)
+COLUMNS = LAREQA_COLUMNS
 
 
-def load_metrics(run: str | Path) -> dict:
-    path = Path(run)
-    path = path / "metrics.json" if path.is_dir() else path
-    if not path.is_file():
-        raise LangmixError(f"{path}: no metrics.json (is this a finished langmix evaluate run?)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LangmixError(f"{path}: not valid JSON: {exc}") from None
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    digits: int = 3
+    lower_is_better: bool = False
+
+
+def _check_alike(runs: Sequence[str | Path], docs: list[dict]) -> None:
+    for field, what in (("kind", "kinds"), ("benchmark", "benchmarks")):
+        values = {d[field] for d in docs}
+        if len(values) > 1:
+            shown = ", ".join(f"{Path(r).name}: {d[field]}" for r, d in zip(runs, docs, strict=True))
+            raise LangmixError(f"runs are of different {what} ({shown}); compare like with like")
+
+
+def columns(docs: list[dict]) -> list[Column]:
+    """LAReQA: the paper's six headline columns; retrieval: every metric of the baseline run."""
+    if docs[0]["kind"] == "lareqa":
+        return [
+            Column(k, label, 1 if k == "rank_distance" else 3, k == "rank_distance") for k, label in COLUMNS
+        ]
+    keys = list(docs[0]["headline"])
+    for doc in docs[1:]:
+        missing = [k for k in keys if k not in doc["headline"]]
+        if missing:
+            raise LangmixError(
+                f"a run has no {', '.join(missing)}: score every run with the same --metrics to compare"
+            )
+    return [Column(k, k, 4) for k in keys]
 
 
 def compare_rows(docs: list[dict]) -> list[dict[str, float]]:
     """Headline numbers per run plus ``delta_<key>`` relative to the first run."""
-    benches = {d["benchmark"] for d in docs}
-    if len(benches) > 1:
-        raise LangmixError(
-            f"runs are on different benchmarks ({', '.join(sorted(benches))}); compare like with like"
-        )
-    base = headline(docs[0])
+    base = docs[0]["headline"]
     rows = []
     for doc in docs:
-        row = headline(doc)
+        row = {k: doc["headline"][k] for k in base}
         row.update({f"delta_{k}": row[k] - base[k] for k in base})
         rows.append(row)
     return rows
 
 
-def compare_table(runs: list[str | Path]) -> Table:
-    docs = [load_metrics(r) for r in runs]
+def _cell(row: dict[str, float], column: Column, baseline: bool) -> str:
+    cell = f"{row[column.key]:.{column.digits}f}"
+    if not baseline:
+        delta = row[f"delta_{column.key}"]
+        better = delta < 0 if column.lower_is_better else delta > 0
+        color = "green" if better else "red" if delta else "white"
+        cell += f" [{color}]({delta:+.{column.digits}f})[/]"
+    return cell
+
+
+def compare_table(runs: Sequence[str | Path]) -> Table:
+    """A rich table of ``runs`` (run folders or metrics.json files), deltas against the first."""
+    docs = [load_run(r) for r in runs]
+    _check_alike(runs, docs)
+    shown = columns(docs)
     rows = compare_rows(docs)
     table = Table(title=f"{docs[0]['benchmark']}: runs compared with {Path(runs[0]).name}")
     table.add_column("run")
     table.add_column("model")
-    for _, label in COLUMNS:
-        table.add_column(label, justify="right")
-    for run, doc, row in zip(runs, docs, rows, strict=True):
-        cells = []
-        for key, _ in COLUMNS:
-            digits = 1 if key == "rank_distance" else 3
-            cell = f"{row[key]:.{digits}f}"
-            if run is not runs[0]:
-                delta = row[f"delta_{key}"]
-                better = delta < 0 if key == "rank_distance" else delta > 0
-                color = "green" if better else "red" if delta else "white"
-                cell += f" [{color}]({delta:+.{digits}f})[/]"
-            cells.append(cell)
-        table.add_row(Path(run).name, doc["model"]["name"], *cells)
+    for column in shown:
+        table.add_column(column.label, justify="right")
+    for i, (run, doc, row) in enumerate(zip(runs, docs, rows, strict=True)):
+        table.add_row(Path(run).name, doc["model"]["name"], *(_cell(row, c, i == 0) for c in shown))
     return table

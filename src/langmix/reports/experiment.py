@@ -1,109 +1,24 @@
-"""Summary of an experiment grid: paper-style table (mean ± std over seeds), paired tests, plots.
+"""Rendering of an experiment grid's summary: ``summary.md`` (paper-style table, mean ± std over seeds,
+and the hybrid's tests), the alpha-sweep and heatmap plots, and the terminal tables.
 
-Every number is read back from the runs' own ``metrics.json`` / ``per_query.npz``, so the summary
-can be rebuilt at any time and always agrees with the runs.
+The numbers come from :func:`langmix.experiments.collect.summarize`, itself read back from the runs'
+own ``metrics.json`` / ``per_query.npz``: the summary can be rebuilt at any time.
 """
 
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-from langmix.evaluation.significance import (
-    SEED_TEST_NAME,
-    TEST_NAME,
-    paired_test,
-    per_query_setting_ap,
-    seed_comparison,
-)
-from langmix.experiments.grid import BASE, ExperimentRunner, RunSpec, grid
+from langmix.evaluation.significance import SEED_TEST_NAME, TEST_NAME
+from langmix.experiments.collect import Found, collect, summarize
+from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec
 from langmix.io import write_atomic, write_json
-from langmix.reports.compare import COLUMNS, load_metrics
-from langmix.reports.lareqa import headline
-
-
-def collect(runner: ExperimentRunner) -> dict[str, dict[str, list[tuple[RunSpec, dict, dict]]]]:
-    """``dataset -> system -> [(spec, metrics doc, per-query arrays)]`` for every finished run."""
-    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for spec in grid(runner.config):
-        for dataset in runner.config.evaluate:
-            folder = runner.eval_dir(spec, dataset)
-            if not (folder / "metrics.json").is_file():
-                continue
-            with np.load(folder / "per_query.npz") as npz:
-                per_query = {k: npz[k] for k in npz.files}
-            out[dataset][spec.system].append((spec, load_metrics(folder), per_query))
-    return out
-
-
-def system_table(runs: list[tuple[RunSpec, dict, dict]]) -> dict[str, dict[str, float]]:
-    values = [headline(doc) for _, doc, _ in runs]
-    table = {}
-    for key, _ in COLUMNS:
-        column = np.array([v[key] for v in values])
-        table[key] = {
-            "mean": float(column.mean()),
-            "std": float(column.std(ddof=1)) if len(column) > 1 else 0.0,
-            "n": len(column),
-            "values": column.tolist(),
-        }
-    return table
-
-
-def _seed_mean(runs, setting: str) -> np.ndarray:
-    return np.mean([per_query_setting_ap(pq)[setting] for _, _, pq in runs], axis=0)
-
-
-def significance(systems: dict[str, list], hybrid: str) -> dict[str, dict[str, dict]]:
-    """Hybrid vs the untrained model and mono / cross at its temperature, per setting, seed-averaged AP."""
-    out: dict[str, dict[str, dict]] = {}
-    temp = hybrid.rsplit("-t", 1)[1]
-    for other in sorted(systems):
-        if other != BASE and (not other.endswith(f"-t{temp}") or other.startswith("hybrid")):
-            continue  # baselines: the untrained model, and mono / cross at the hybrid's temperature
-        out[other] = {}
-        for setting in ("mo", "cr", "mul"):
-            test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
-            seeds = seed_comparison(
-                _seed_scores(systems[other], setting), _seed_scores(systems[hybrid], setting)
-            )
-            out[other][setting] = {
-                "baseline": test.mean_a,
-                "hybrid": test.mean_b,
-                "delta": test.delta,
-                "p_value": test.p_value,
-                "queries": test.n,
-                "seed_sd": seeds.seed_sd,
-                "delta_in_seed_sd": seeds.delta_in_sd,
-                "seed_p_value": seeds.p_value,
-            }
-    return out
-
-
-def _seed_scores(runs, setting: str) -> np.ndarray:
-    """One headline mAP per seed (the unit of the seed-level comparison)."""
-    return np.array([headline(doc)[f"{setting}_map"] for _, doc, _ in runs])
-
-
-def alpha_sweep(systems: dict[str, list]) -> list[dict]:
-    """Points (alpha, metric mean/std) of mono (1), cross (0) and every hybrid alpha, per temperature."""
-    points = []
-    for name, runs in systems.items():
-        spec = runs[0][0]
-        if spec.strategy == BASE:
-            continue
-        points.append(
-            {
-                "system": name,
-                "alpha": spec.sweep_alpha(),
-                "temperature": spec.temperature,
-                **system_table(runs),
-            }
-        )
-    return sorted(points, key=lambda p: (p["temperature"], p["alpha"]))
+from langmix.reports.compare import COLUMNS
 
 
 def _fmt_test(cell: dict) -> str:
@@ -189,12 +104,59 @@ def plot_heatmaps(systems: dict[str, list], names: list[str], title: str) -> byt
     return buffer.getvalue()
 
 
-def write_summary(runner: ExperimentRunner) -> dict:
-    """Write summary.json, summary.md and the plots into the experiment folder; return the summary."""
-    config, root = runner.config, Path(runner.config.output_dir)
-    found = collect(runner)
-    temps = config.temperatures or [config.train.get("temperature", 0.05)]
-    summary: dict = {"name": config.name, "test": TEST_NAME, "datasets": {}}
+def _table_lines(dataset: str, block: dict) -> list[str]:
+    tables = block["systems"]
+    lines = [
+        f"## {dataset}",
+        "",
+        "| system | seeds | " + " | ".join(c for _, c in COLUMNS) + " |",
+        "|" + "---|" * (len(COLUMNS) + 2),
+    ]
+    for name in sorted(tables, key=lambda n: (n != BASE, n)):
+        row = tables[name]
+        lines.append(
+            f"| {name} | {row['mo_map']['n']} | " + " | ".join(_fmt(row[k], k) for k, _ in COLUMNS) + " |"
+        )
+    for hybrid, against in ((h, a) for h, a in block["significance"].items() if a):
+        lines += [
+            "",
+            f"{hybrid} vs baseline: Δ = hybrid − baseline mAP (p per query; Δ / seed std, p_seed):",
+            "",
+            "| baseline | Mo. Δ | Cr. Δ | Mul. Δ |",
+            "|---|---|---|---|",
+        ]
+        for other, cells in against.items():
+            lines.append(
+                f"| {other} | " + " | ".join(_fmt_test(cells[s]) for s in ("mo", "cr", "mul")) + " |"
+            )
+    return lines
+
+
+def _plots(config: ExperimentConfig, dataset: str, systems: dict, points: list[dict]) -> list[str]:
+    """Write the dataset's plots into the experiment folder; return the markdown lines showing them."""
+    root, lines = Path(config.output_dir), []
+    if len(points) > 1:
+        write_atomic(
+            root / f"alpha_sweep_{dataset}.png", plot_alpha_sweep(points, f"{config.name}: {dataset}")
+        )
+        lines += ["", f"![alpha sweep](alpha_sweep_{dataset}.png)"]
+    temp = config.temperature_axis()[0]
+    candidates = [
+        BASE,
+        *(RunSpec(s, None, temp, None).system for s in ("mono", "cross")),
+        RunSpec("hybrid", config.alpha, temp, None).system,
+    ]
+    shown = [n for n in candidates if n in systems]
+    if shown:
+        write_atomic(
+            root / f"heatmaps_{dataset}.png", plot_heatmaps(systems, shown, f"{config.name}: {dataset}")
+        )
+        lines += ["", f"![heatmaps](heatmaps_{dataset}.png)", ""]
+    return lines
+
+
+def markdown(config: ExperimentConfig, summary: dict, found: Found) -> str:
+    """``summary.md``; writes the plots it shows next to it."""
     lines = [
         f"# {config.name}",
         "",
@@ -204,57 +166,35 @@ def write_summary(runner: ExperimentRunner) -> dict:
         f"{SEED_TEST_NAME}).",
         "",
     ]
-    for dataset, systems in found.items():
-        tables = {name: system_table(runs) for name, runs in systems.items()}
-        tests = {}
-        for temp in temps:
-            hybrid = f"hybrid-a{config.alpha:g}-t{temp:g}"
-            if hybrid in systems:
-                tests[hybrid] = significance(systems, hybrid)
-        points = alpha_sweep(systems)
-        summary["datasets"][dataset] = {"systems": tables, "significance": tests, "alpha_sweep": points}
-        lines += [
-            f"## {dataset}",
-            "",
-            "| system | seeds | " + " | ".join(c for _, c in COLUMNS) + " |",
-            "|" + "---|" * (len(COLUMNS) + 2),
-        ]
-        for name in sorted(tables, key=lambda n: (n != BASE, n)):
-            row = tables[name]
-            lines.append(
-                f"| {name} | {row['mo_map']['n']} | " + " | ".join(_fmt(row[k], k) for k, _ in COLUMNS) + " |"
-            )
-        for hybrid, against in ((h, a) for h, a in tests.items() if a):
-            lines += [
-                "",
-                f"{hybrid} vs baseline: Δ = hybrid − baseline mAP (p per query; Δ / seed std, p_seed):",
-                "",
-                "| baseline | Mo. Δ | Cr. Δ | Mul. Δ |",
-                "|---|---|---|---|",
-            ]
-            for other, cells in against.items():
-                lines.append(
-                    f"| {other} | " + " | ".join(_fmt_test(cells[s]) for s in ("mo", "cr", "mul")) + " |"
-                )
-        if len(points) > 1:
-            write_atomic(
-                root / f"alpha_sweep_{dataset}.png", plot_alpha_sweep(points, f"{config.name}: {dataset}")
-            )
-            lines += ["", f"![alpha sweep](alpha_sweep_{dataset}.png)"]
-        shown = [
-            n
-            for n in (
-                BASE,
-                *(f"{s}-t{temps[0]:g}" for s in ("mono", "cross")),
-                f"hybrid-a{config.alpha:g}-t{temps[0]:g}",
-            )
-            if n in systems
-        ]
-        if shown:
-            write_atomic(
-                root / f"heatmaps_{dataset}.png", plot_heatmaps(systems, shown, f"{config.name}: {dataset}")
-            )
-            lines += ["", f"![heatmaps](heatmaps_{dataset}.png)", ""]
+    for dataset, block in summary["datasets"].items():
+        lines += _table_lines(dataset, block)
+        lines += _plots(config, dataset, found[dataset], block["alpha_sweep"])
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(runner: ExperimentRunner) -> dict:
+    """Write summary.json, summary.md and the plots into the experiment folder; return the summary."""
+    root = Path(runner.config.output_dir)
+    found = collect(runner)
+    summary = summarize(runner.config, found)
+    text = markdown(runner.config, summary, found)
     write_json(root / "summary.json", summary)
-    write_atomic(root / "summary.md", "\n".join(lines) + "\n")
+    write_atomic(root / "summary.md", text)
     return summary
+
+
+def print_summary(summary: dict, out: Console | None = None) -> None:
+    """The summary's tables and the hybrid's tests on the terminal."""
+    out = out or Console()
+    for dataset, block in summary["datasets"].items():
+        table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
+        table.add_column("system", no_wrap=True)
+        for _, label in COLUMNS:
+            table.add_column(label, justify="right")
+        for name, row in sorted(block["systems"].items(), key=lambda kv: (kv[0] != BASE, kv[0])):
+            table.add_row(name, *(_fmt(row[k], k) for k, _ in COLUMNS))
+        out.print(table)
+        for hybrid, against in block["significance"].items():
+            for other, cells in against.items():
+                parts = ", ".join(f"{s} {c['delta']:+.4f} (p={c['p_value']:.3g})" for s, c in cells.items())
+                out.print(f"{hybrid} vs {other}: {parts}")

@@ -1,76 +1,17 @@
-"""The LAReQA run folder: ``metrics.json`` (every number), ``report.md``, a heatmap and per-query arrays.
+"""Rendering of a LAReQA run: ``report.md``, the mAP heatmap and the terminal table.
 
-Everything shown (markdown, terminal, compare) is rendered from the metrics document, so a report
-can always be re-made from ``metrics.json`` alone and never disagrees with it.
+Everything here reads only the metrics document (:mod:`langmix.evaluation.lareqa_run`), so a report can
+always be re-made from ``metrics.json`` alone and never disagrees with it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import math
-from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
-from langmix.data.lareqa import checksum_mismatches
-from langmix.evaluation.api import LareqaRun, options_dict
-from langmix.evaluation.lareqa import METRICS
-from langmix.io import library_versions, write_atomic, write_json
-
-SETTINGS = (("mo", "Mo."), ("cr", "Cr."), ("mul", "Mul."))
-
-
-def _clean(value):
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else round(float(value), 6)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def metrics_document(run: LareqaRun, model: dict) -> dict:
-    res, data = run.result, run.data
-    matrix = {"languages": list(res.languages), "count": res.pair_count.tolist()}
-    matrix.update({m: res.pair[m].tolist() for m in METRICS})
-    doc = {
-        "benchmark": data.name,
-        "model": {**model, "fingerprint": run.fingerprint},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "options": options_dict(run.options),
-        "data": {
-            "n_questions": data.n_questions,
-            "n_ids": len(set(data.q_id)),
-            "n_candidates": data.n_candidates,
-            "files": data.files,
-            "checksum_mismatches": checksum_mismatches(data),
-            "skipped": [str(s) for s in data.skipped],
-        },
-        "settings": res.settings_count(),
-        "summary": res.summary(),
-        "matrix": matrix,
-        "encoding": vars(run.encoding),
-        "timings": run.timings,
-        "versions": library_versions(),
-        "tie_breaking": "pessimistic: a relevant candidate ranks below all candidates with an equal score "
-        "(sklearn average_precision_score semantics)",
-    }
-    return _clean(doc)
-
-
-def headline(doc: dict) -> dict[str, float]:
-    """The paper's six headline numbers of one run (Table 1 mAP and Table 2 rank distance)."""
-    s = doc["summary"]
-    out = {f"{key}_map": s[key]["map"]["mean"] for key, _ in SETTINGS}
-    out.update({f"{key}_r@1": s[key]["r@1"]["mean"] for key, _ in SETTINGS})
-    out.update({f"{key}_r@10": s[key]["r@10"]["mean"] for key, _ in SETTINGS})
-    out["rank_distance"] = s["mul"]["rank_distance"]["mean"]
-    return out
+from langmix.evaluation.run_folder import LAREQA_COLUMNS, LAREQA_SETTINGS
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -84,14 +25,14 @@ def language_rows(doc: dict) -> list[list[str]]:
     for lang in [*doc["matrix"]["languages"], "mean"]:
         rows.append(
             [lang]
-            + [_fmt(s[key]["map"].get(lang)) for key, _ in SETTINGS]
+            + [_fmt(s[key]["map"].get(lang)) for key in LAREQA_SETTINGS]
             + [_fmt(s["mul"]["r@1"].get(lang)), _fmt(s["mul"]["r@10"].get(lang))]
             + [_fmt(s["mul"]["rank_distance"].get(lang), 1)]
         )
     return rows
 
 
-COLUMNS = ["lang", "Mo. mAP", "Cr. mAP", "Mul. mAP", "Mul. R@1", "Mul. R@10", "rank dist."]
+COLUMNS = ["lang", *(label for _, label in LAREQA_COLUMNS)]
 
 
 def markdown(doc: dict) -> str:
@@ -179,14 +120,7 @@ def heatmap_png(doc: dict, metric: str = "map") -> bytes:
     return buffer.getvalue()
 
 
-def write_run_folder(run: LareqaRun, model: dict, out_dir: str | Path) -> dict:
-    """Write metrics.json, report.md, heatmap_map.png and per_query.npz into ``out_dir``; return the doc."""
-    out = Path(out_dir)
-    doc = metrics_document(run, model)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **run.result.per_query)
-    write_atomic(out / "per_query.npz", buffer.getvalue())
-    write_atomic(out / "heatmap_map.png", heatmap_png(doc))
-    write_atomic(out / "report.md", markdown(doc))
-    write_json(out / "metrics.json", doc)  # last: its presence marks a finished run
-    return doc
+def report_files(doc: dict) -> dict[str, str | bytes]:
+    """The files rendered into a LAReQA run folder (a ``Renderer`` for
+    :func:`langmix.evaluation.lareqa_run.write_lareqa_run`)."""
+    return {"heatmap_map.png": heatmap_png(doc), "report.md": markdown(doc)}

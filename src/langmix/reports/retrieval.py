@@ -1,59 +1,13 @@
-"""Report of a retrieval evaluation (MIRACL, BEIR): ``metrics.json``, ``report.md``, per-query scores, and a
-rich table for the terminal. Per language: the mean over its judged queries (trec_eval ``-c``); across
-languages: the macro mean and the median of the per-language means."""
+"""Rendering of a retrieval run (MIRACL, BEIR): ``report.md`` and the terminal table, both read from the
+metrics document alone (:func:`langmix.evaluation.retrieval.summarize`)."""
 
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-
-from langmix.evaluation.trec import RunScores
-from langmix.io import library_versions, write_atomic, write_json
-
-SEMANTICS = (
-    "trec_eval -c semantics via pytrec_eval: every judged query counts, queries missing from the run "
-    "score 0; grade > 0 is relevant; nDCG gain = grade, log2 discount"
-)
-
-
-def summarize(
-    scores: Mapping[str, RunScores],
-    *,
-    benchmark: str,
-    details: Mapping[str, Mapping[str, Any]] | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``metrics.json`` object: per-language means, their macro mean and median, counts and config."""
-    if not scores:
-        raise ValueError("no languages to summarize")
-    metrics = next(iter(scores.values())).metrics
-    languages: dict[str, dict[str, Any]] = {}
-    for lang, s in scores.items():
-        row: dict[str, Any] = dict(s.mean())
-        row["n_queries"] = s.n_queries
-        row["n_missing_from_run"] = len(s.missing)
-        row["n_run_queries_not_judged"] = len(s.ignored)
-        row.update((details or {}).get(lang, {}))
-        languages[lang] = row
-    return {
-        "benchmark": benchmark,
-        "semantics": SEMANTICS,
-        "metrics": list(metrics),
-        "languages": languages,
-        "mean": {m: statistics.fmean(languages[lang][m] for lang in languages) for m in metrics},
-        "median": {m: statistics.median(languages[lang][m] for lang in languages) for m in metrics},
-        "n_languages": len(languages),
-        "n_queries": sum(row["n_queries"] for row in languages.values()),
-        "config": dict(config or {}),
-        "versions": library_versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 def _fmt(value: float) -> str:
@@ -122,17 +76,7 @@ def rich_table(summary: Mapping[str, Any]) -> Table:
     return table
 
 
-def write_retrieval_report(
-    out_dir: str | Path, summary: Mapping[str, Any], scores: Mapping[str, RunScores]
-) -> dict[str, Path]:
-    """Write ``metrics.json``, ``report.md`` and ``per_query.jsonl`` (one line per judged query)."""
-    out_dir = Path(out_dir)
-    lines = []
-    for lang, s in scores.items():
-        for qid, values in s.per_query.items():
-            lines.append(json.dumps({"lang": lang, "qid": qid, **values}, ensure_ascii=False) + "\n")
-    return {
-        "per_query": write_atomic(out_dir / "per_query.jsonl", "".join(lines)),
-        "report": write_atomic(out_dir / "report.md", render_markdown(summary)),
-        "metrics": write_json(out_dir / "metrics.json", summary),
-    }
+def report_files(summary: Mapping[str, Any]) -> dict[str, str | bytes]:
+    """The files rendered into a MIRACL / BEIR run folder (a ``Renderer`` for
+    :func:`langmix.evaluation.retrieval.evaluate_pools`)."""
+    return {"report.md": render_markdown(summary)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import numpy as np
 
 from langmix.errors import DataError, LangmixError
 from langmix.io import atomic_path, write_json
+from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.shards import ShardedEmbeddings
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
@@ -183,18 +184,80 @@ def ids_array(ids: list[str]) -> np.ndarray:
     return np.array(encoded, dtype=f"S{max(width, 1)}")
 
 
+@dataclass
+class _Source:
+    """What an index is built from: row count, dim, ids, facts for index.json, and row readers."""
+
+    n: int
+    dim: int
+    ids: list[str]
+    facts: dict[str, Any]
+    blocks: Callable[[int], Iterator[np.ndarray]]  # float32 blocks of at most that many rows, in order
+    rows: Callable[[np.ndarray], np.ndarray]  # float32 rows at sorted positions (the IVF training sample)
+
+
+def _source(
+    embeddings: ShardedEmbeddings | np.ndarray, ids: list[str] | None, allow_incomplete: bool
+) -> _Source:
+    if isinstance(embeddings, ShardedEmbeddings):
+        if not embeddings.complete and not allow_incomplete:
+            raise LangmixError(
+                f"{embeddings.folder}: encoding is not finished; run `langmix encode` again to "
+                "resume it first"
+            )
+        facts = {
+            "embeddings": str(embeddings.folder.resolve()),
+            "meta": embeddings.meta,
+            "dtype": embeddings.dtype,
+        }
+        doc_ids = embeddings.ids() if ids is None else ids
+        return _Source(
+            len(embeddings), embeddings.dim, doc_ids, facts, embeddings.iter_blocks, embeddings.rows
+        )
+    array = np.asarray(embeddings)
+    if array.ndim != 2:
+        raise LangmixError(f"embeddings must be a matrix, got shape {array.shape}")
+    n, dim = array.shape
+
+    def blocks(block_rows: int = 65_536) -> Iterator[np.ndarray]:
+        for s in range(0, n, block_rows):
+            yield np.ascontiguousarray(array[s : s + block_rows], dtype=np.float32)
+
+    def rows(positions: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(array[np.sort(positions)], dtype=np.float32)
+
+    doc_ids = [str(i) for i in range(n)] if ids is None else ids
+    facts = {"embeddings": "<array>", "meta": {}, "dtype": str(array.dtype)}
+    return _Source(n, dim, doc_ids, facts, blocks, rows)
+
+
+def _train(index: Any, config: IndexConfig, source: _Source, progress: ProgressSink, label: str) -> float:
+    """Train an IVF index on a uniform sample drawn with ``config.seed``; return the seconds it took."""
+    faiss = _faiss()
+    size = min(source.n, config.train_size or 64 * config.resolved_nlist(source.n))
+    rng = np.random.default_rng(config.seed)
+    sample = source.rows(np.sort(rng.choice(source.n, size=size, replace=False)))
+    with progress.task(f"{label} (train)", total=size) as advance:
+        t0 = time.perf_counter()
+        faiss.extract_index_ivf(index).cp.seed = config.seed
+        index.train(sample)
+        advance(size)
+    return time.perf_counter() - t0
+
+
 def build_index(
     embeddings: ShardedEmbeddings | np.ndarray,
     config: IndexConfig | None = None,
     *,
     ids: list[str] | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressSink = SILENT,
+    label: str = "index",
     allow_incomplete: bool = False,
 ) -> SearchIndex:
     """Build a :class:`SearchIndex` from an embeddings folder (streamed shard by shard) or an array.
 
-    ``on_progress(stage, done, total)`` reports ``"train"`` and ``"add"`` steps. An embeddings folder whose
-    encoding is not finished is refused unless ``allow_incomplete``.
+    Progress is reported as the task ``label`` (rows added), preceded by ``"<label> (train)"`` for IVF. An
+    embeddings folder whose encoding is not finished is refused unless ``allow_incomplete``.
 
     Example::
 
@@ -204,79 +267,35 @@ def build_index(
     config = config or IndexConfig()
     faiss = _faiss()
     start = time.perf_counter()
-    if isinstance(embeddings, ShardedEmbeddings):
-        if not embeddings.complete and not allow_incomplete:
-            raise LangmixError(
-                f"{embeddings.folder}: encoding is not finished; run `langmix encode` again to "
-                "resume it first"
-            )
-        n, dim = len(embeddings), embeddings.dim
-        doc_ids = embeddings.ids() if ids is None else ids
-        source: dict[str, Any] = {
-            "embeddings": str(embeddings.folder.resolve()),
-            "meta": embeddings.meta,
-            "dtype": embeddings.dtype,
-        }
-        blocks = embeddings.iter_blocks
-        rows = embeddings.rows
-    else:
-        array = np.asarray(embeddings)
-        if array.ndim != 2:
-            raise LangmixError(f"embeddings must be a matrix, got shape {array.shape}")
-        n, dim = array.shape
-        doc_ids = [str(i) for i in range(n)] if ids is None else ids
-        source = {"embeddings": "<array>", "meta": {}, "dtype": str(array.dtype)}
-
-        def blocks(block_rows: int = 65_536):
-            for s in range(0, n, block_rows):
-                yield np.ascontiguousarray(array[s : s + block_rows], dtype=np.float32)
-
-        def rows(positions: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(array[np.sort(positions)], dtype=np.float32)
-
-    if len(doc_ids) != n:
-        raise LangmixError(f"{len(doc_ids)} ids for {n} embeddings")
+    source = _source(embeddings, ids, allow_incomplete)
+    n = source.n
+    if len(source.ids) != n:
+        raise LangmixError(f"{len(source.ids)} ids for {n} embeddings")
     if n == 0:
         raise LangmixError("no embeddings to index")
 
-    index = faiss.index_factory(dim, config.factory(n), faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(source.dim, config.factory(n), faiss.METRIC_INNER_PRODUCT)
     if config.kind == "hnsw":
         index.hnsw.efConstruction = config.ef_construction
-    train_seconds = 0.0
-    if not index.is_trained:
-        nlist = config.resolved_nlist(n)
-        size = min(n, config.train_size or 64 * nlist)
-        rng = np.random.default_rng(config.seed)
-        sample = rows(np.sort(rng.choice(n, size=size, replace=False)))
-        if on_progress:
-            on_progress("train", 0, size)
-        t0 = time.perf_counter()
-        faiss.extract_index_ivf(index).cp.seed = config.seed
-        index.train(sample)
-        train_seconds = time.perf_counter() - t0
-        del sample
-        if on_progress:
-            on_progress("train", size, size)
-    done = 0
+    train_seconds = 0.0 if index.is_trained else _train(index, config, source, progress, label)
     # HNSW adds in parallel within one call: bigger blocks use the cores better.
     block_rows = 262_144 if config.kind == "hnsw" else 65_536
-    for block in blocks(block_rows):
-        index.add(block)
-        done += len(block)
-        if on_progress:
-            on_progress("add", done, n)
+    with progress.task(label, total=n) as advance:
+        for block in source.blocks(block_rows):
+            index.add(block)
+            advance(len(block))
     info = {
         "format": INDEX_FORMAT,
         "kind": config.kind,
         "factory": config.factory(n),
         "config": asdict(config),
         "n": n,
-        "dim": dim,
+        "dim": source.dim,
         "metric": "inner_product",
-        **source,
+        **source.facts,
         "build_seconds": round(time.perf_counter() - start, 3),
         "train_seconds": round(train_seconds, 3),
     }
     if config.kind == "ivf":
         info["config"]["nlist"] = config.resolved_nlist(n)
-    return SearchIndex(index, ids_array(doc_ids), info)
+    return SearchIndex(index, ids_array(source.ids), info)

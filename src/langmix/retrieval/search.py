@@ -1,4 +1,7 @@
-"""Search an index with a model: queries in, ranked ``(doc id, score, text)`` hits out, TREC or JSON runs.
+"""Search an index with a model: queries in, ranked ``(doc id, score, text)`` hits out.
+
+Hits are written as TREC runs or JSON by :mod:`langmix.data.runfiles`; query texts are encoded by the one
+encoder (:class:`langmix.models.encoder.Encoder`), with the passages' arithmetic.
 
 Example::
 
@@ -13,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,12 +25,9 @@ import numpy as np
 
 from langmix.data.beir import Queries, corpus_file, load_corpus, passage_from_record
 from langmix.errors import DataError, LangmixError
-from langmix.evaluation.trec import format_trec_run
-from langmix.io import write_atomic
-from langmix.retrieval.encode import Encoder, encode_queries
+from langmix.models.encoder import Encoder, EncodingModel
+from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.index import SearchIndex
-
-OUTPUT_FORMATS = ("trec", "json")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Searcher:
     def __init__(
         self,
         index: SearchIndex,
-        model: Encoder | None = None,
+        model: EncodingModel | None = None,
         *,
         docs: DocStore | None = None,
         query_prompt: str | None = None,
@@ -113,7 +113,7 @@ class Searcher:
         self.nprobe, self.ef_search = nprobe, ef_search
 
     @classmethod
-    def load(cls, folder: str | Path, model: Encoder | None = None, **kwargs) -> Searcher:
+    def load(cls, folder: str | Path, model: EncodingModel | None = None, **kwargs) -> Searcher:
         return cls(SearchIndex.load(folder), model, **kwargs)
 
     def _hits(self, scores: np.ndarray, positions: np.ndarray) -> list[Hit]:
@@ -126,18 +126,25 @@ class Searcher:
             hits.append(Hit(doc_id, float(score), text))
         return hits
 
+    @property
+    def encoder(self) -> Encoder | None:
+        """The query encoder (None without a model): the model's query prompt unless ``query_prompt``."""
+        if self.model is None:
+            return None
+        prompts = {"query": self.query_prompt}
+        return Encoder(self.model, batch_size=self.batch_size, prompts=prompts, normalize=self.normalize)
+
     def search_embeddings(self, embeddings: np.ndarray, k: int = 10) -> list[list[Hit]]:
         scores, positions = self.index.search(embeddings, k, nprobe=self.nprobe, ef_search=self.ef_search)
         return [self._hits(s, p) for s, p in zip(scores, positions, strict=True)]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self.model is None:
+        encoder = self.encoder
+        if encoder is None:
             raise LangmixError(
                 "this searcher has no model: text queries need the model the corpus was encoded with"
             )
-        emb = encode_queries(
-            self.model, texts, prompt=self.query_prompt, batch_size=self.batch_size, normalize=self.normalize
-        )
+        emb = encoder.encode_direct(texts, "query")
         if emb.shape[1] != self.index.dim:
             raise LangmixError(
                 f"the model gives {emb.shape[1]}-dim embeddings, the index holds {self.index.dim}-dim "
@@ -157,9 +164,11 @@ class Searcher:
         k: int = 100,
         *,
         chunk: int = 1024,
-        on_progress: Callable[[int], None] | None = None,
+        progress: ProgressSink = SILENT,
+        label: str = "search",
     ) -> dict[str, list[Hit]]:
-        """Hits for every query, keyed by query id (position as a string for a plain list of texts)."""
+        """Hits for every query, keyed by query id (position as a string for a plain list of texts);
+        ``progress`` gets a task ``label`` advanced by queries done."""
         if isinstance(queries, Queries):
             ids, texts = queries.ids, queries.texts
         elif isinstance(queries, Mapping):
@@ -168,47 +177,13 @@ class Searcher:
             texts = list(queries)
             ids = [str(i) for i in range(len(texts))]
         results: dict[str, list[Hit]] = {}
-        for start in range(0, len(texts), chunk):
-            block_ids = ids[start : start + chunk]
-            for qid, hits in zip(
-                block_ids, self.search_embeddings(self.encode(texts[start : start + chunk]), k), strict=True
-            ):
-                results[qid] = hits
-            if on_progress:
-                on_progress(len(results))
+        with progress.task(label, total=len(texts)) as advance:
+            for start in range(0, len(texts), chunk):
+                block_ids = ids[start : start + chunk]
+                block = self.search_embeddings(self.encode(texts[start : start + chunk]), k)
+                results.update(zip(block_ids, block, strict=True))
+                advance(len(block_ids))
         return results
-
-
-def results_to_run(results: Mapping[str, Sequence[Hit]]) -> dict[str, dict[str, float]]:
-    return {qid: {h.doc_id: h.score for h in hits} for qid, hits in results.items()}
-
-
-def results_to_json(results: Mapping[str, Sequence[Hit]]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for qid, hits in results.items():
-        rows = []
-        for rank, h in enumerate(hits, start=1):
-            row = {"rank": rank, "doc_id": h.doc_id, "score": h.score}
-            if h.text is not None:
-                row["text"] = h.text
-            rows.append(row)
-        out[qid] = rows
-    return out
-
-
-def write_results(
-    path: str | Path, results: Mapping[str, Sequence[Hit]], fmt: str = "trec", tag: str = "langmix"
-) -> Path:
-    """Write hits as a TREC run (``qid Q0 docid rank score tag``) or JSON (``{qid: [{rank, doc_id, score,
-    text?}]}``)."""
-    if fmt == "trec":
-        return write_atomic(
-            path,
-            format_trec_run({q: [(h.doc_id, h.score) for h in hits] for q, hits in results.items()}, tag),
-        )
-    if fmt == "json":
-        return write_atomic(path, json.dumps(results_to_json(results), ensure_ascii=False, indent=1) + "\n")
-    raise LangmixError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
 
 
 __all__ = [
@@ -217,7 +192,4 @@ __all__ = [
     "JsonlDocStore",
     "Searcher",
     "open_docstore",
-    "results_to_run",
-    "results_to_json",
-    "write_results",
 ]

@@ -4,6 +4,14 @@ trainer."""
 from __future__ import annotations
 
 from langmix.training.api import TrainResult, train
-from langmix.training.config import TrainConfig, load_config
+from langmix.training.config import FIELD_NAMES, TrainConfig, load_config, parse_set, validate_train_block
 
-__all__ = ["TrainConfig", "TrainResult", "load_config", "train"]
+__all__ = [
+    "FIELD_NAMES",
+    "TrainConfig",
+    "TrainResult",
+    "load_config",
+    "parse_set",
+    "train",
+    "validate_train_block",
+]

@@ -1,4 +1,15 @@
-"""Training configuration: one dataclass, loaded from YAML, overridden from the command line.
+"""Training configuration, declared once: every option is one field of :class:`TrainConfig` with its help.
+
+That one declaration serves every way in: YAML files and ``--set key=value`` (:func:`load_config`), the
+``langmix train`` flags (generated from the fields by ``langmix.cli.train``), the experiment's ``train:``
+block (:func:`validate_train_block`) and sentence-transformers' trainer arguments (a field's ``trainer``
+name; :func:`langmix.training.setup.training_arguments` is the one conversion). Whatever the source, a value
+is parsed by :func:`coerce` and checked by :func:`check_value`. A new option is one :func:`option` line.
+
+Why not a subclass of ``SentenceTransformerTrainingArguments``: these are run-level options (data, batching,
+prompts, the run-folder layout) that are read and checked where no trainer will run (an experiment checks
+its ``train:`` block in the process that only launches training), and that class sets up devices and the
+distributed state when it is built. Trainer options that are not fields pass through ``trainer_args``.
 
 Defaults follow the paper where it reports them (AdamW, lr 3e-5, weight decay 0.01, batch 100 —
 here 32 per device by default so a laptop can run it; set ``batch_size: 100`` with
@@ -7,99 +18,172 @@ here 32 per device by default so a laptop can run it; set ``batch_size: 100`` wi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from langmix.batching.samplers import STRATEGIES
+from langmix.batching.samplers import HYBRID, STRATEGIES, effective_alpha
 from langmix.errors import LangmixError
 
 LOSSES = ("mnrl", "cached")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
+Check = Callable[[str, Any], None]
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    flags: tuple[str, ...] = (),
+    choices: tuple[str, ...] = (),
+    check: Check | None = None,
+    trainer: str | None = None,
+    envvar: str | None = None,
+) -> Any:
+    """A :class:`TrainConfig` field. ``help`` is what ``langmix train --help`` shows; ``flags`` are extra
+    command-line names (``--lr``); ``choices`` / ``check`` validate it; ``trainer`` names the
+    ``SentenceTransformerTrainingArguments`` field it fills as is; ``envvar`` stands in for a missing flag.
+    """
+    metadata = {
+        "help": help,
+        "flags": flags,
+        "choices": choices,
+        "check": check,
+        "trainer": trainer,
+        "envvar": envvar,
+    }
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def must(test: Callable[[Any], bool], requirement: str) -> Check:
+    """A check: ``test(value)`` holds, else "NAME must be REQUIREMENT, got VALUE" (None means "not set")."""
+
+    def check(name: str, value: Any) -> None:
+        if value is not None and not test(value):
+            raise LangmixError(f"{name} must be {requirement}, got {value}")
+
+    return check
+
+
+def _alpha_in_range(name: str, value: float) -> None:
+    effective_alpha(HYBRID, value)  # the one range check of alpha lives with the batching rule
+
+
+def _some_data(name: str, value: list[str]) -> None:
+    if not value:
+        raise LangmixError("no training data: set data (e.g. --data mlqa-r)")
+
+
+_POSITIVE_INT = must(lambda v: v >= 1, ">= 1")
+
+# The groups of options (in `langmix train --help`): the first field of each, and its title.
+SECTIONS = {
+    "data": "Data",
+    "strategy": "Batching (SPEC §3)",
+    "model": "Model",
+    "loss": "Loss and optimiser (SPEC §2)",
+    "val_fraction": "Validation, checkpoints, logging",
+}
+
 
 @dataclass
 class TrainConfig:
-    # data
-    data: list[str] = field(default_factory=lambda: ["mlqa-r"])  # see langmix.data.parallel.load_parallel
-    languages: list[str] | None = None  # restrict training languages (default: all in the data)
-    passage: str = "sentence"  # sentence | sentence+paragraph (SQuAD-format data)
-    max_items: int | None = None  # keep at most this many ids per dataset (quick runs)
-    data_root: str | None = None  # folder holding lareqa/ (default $LANGMIX_DATA_DIR)
-    hard_negatives: int = 0  # hard negatives per row (the data must have them)
-    # batching (SPEC §3)
-    strategy: str = "hybrid"  # mono | cross | hybrid
-    alpha: float = 0.5  # hybrid: probability of a monolingual batch
-    batch_size: int = 32  # per device
-    batches_per_epoch: int | None = None  # default: id-language rows / batch size
-    # model
-    model: str = "embedded"  # "embedded", a local folder or a Hugging Face id
-    max_seq_length: int | None = 128
-    freeze_embeddings: bool = False  # freeze the word-embedding matrix (96M of e5-small's 118M params)
-    query_prompt: str | None = "auto"  # "auto": the model's "query" prompt if it has one
-    passage_prompt: str | None = "auto"
-    # loss and optimiser (SPEC §2)
-    loss: str = "mnrl"  # mnrl | cached (GradCache: batches larger than memory allows)
-    mini_batch_size: int = 16  # cached loss: rows encoded at once
-    temperature: float = 0.05  # scale = 1 / temperature
-    gather_across_devices: bool = False  # negatives from all devices (DDP)
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # a fraction of the steps (< 1) or a number of steps
-    max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    precision: str = "fp32"  # fp32 | bf16 | fp16
-    seed: int = 42
-    # validation, checkpoints, logging
-    val_fraction: float = 0.05  # ids held out for the validation loss (0: no validation)
-    val_ids: int | None = None  # or an exact number of held-out ids
-    val_batches: int | None = None  # validation batches (default: all the held-out ids allow)
-    val_strategy: str = "hybrid"  # batch mix of the validation loss (same for every strategy)
-    eval_steps: int = 100  # validation (and checkpoint) every this many steps
-    save_total_limit: int = 2
-    logging_steps: int = 10
-    lareqa_eval: str | None = None  # "xquad-r" / "mlqa-r": LAReQA mAP at every evaluation
-    lareqa_max_questions: int | None = 200
-    lareqa_languages: list[str] | None = None
-    output_dir: str = "runs/train/latest"
-    resume: str | None = None  # "auto" (latest checkpoint in output_dir) or a checkpoint folder
-    batch_log: bool = False  # write every trained batch (ids, languages) per rank: batches.rank<r>.jsonl
-    dataloader_num_workers: int = 0
-    threads: int | None = None  # torch CPU threads (1 is often fastest on a busy machine)
-    trainer_args: dict[str, Any] = field(default_factory=dict)  # extra SentenceTransformerTrainingArguments
+    data: list[str] = option(
+        ["mlqa-r"],
+        "comma-separated: mlqa-r | xquad-r | folder of <lang>.json | file.jsonl | mmarco[:path]",
+        check=_some_data,
+    )
+    languages: list[str] | None = option(
+        None, "comma-separated training languages (default: all in the data)"
+    )
+    passage: str = option("sentence", "SQuAD data: sentence | sentence+paragraph")
+    max_items: int | None = option(None, "at most this many ids per dataset (quick runs)")
+    data_root: str | None = option(
+        None,
+        "folder holding lareqa/ (default $LANGMIX_DATA_DIR)",
+        flags=("--data-dir",),
+        envvar="LANGMIX_DATA_DIR",
+    )
+    hard_negatives: int = option(0, "hard negatives per row (data must have them)")
+    strategy: str = option(HYBRID, "mono | cross | hybrid", choices=STRATEGIES)
+    alpha: float = option(0.5, "hybrid: probability of a monolingual batch", check=_alpha_in_range)
+    batch_size: int = option(
+        32, "rows per batch per device", check=must(lambda v: v >= 2, "at least 2 (in-batch negatives)")
+    )
+    batches_per_epoch: int | None = option(None, "batches per epoch (default: id-language rows / batch size)")
+    model: str = option("embedded", "'embedded', a local folder or a Hugging Face id")
+    max_seq_length: int | None = option(
+        128, "max tokens per text while training (the model is saved with its own)"
+    )
+    freeze_embeddings: bool = option(
+        False,
+        "freeze the word-embedding matrix (96M of e5-small's 118M parameters)",
+        flags=("--freeze-embeddings/--train-embeddings",),
+    )
+    query_prompt: str | None = option("auto", "query prefix; 'auto': the model's own query prompt, '': none")
+    passage_prompt: str | None = option(
+        "auto", "passage prefix; 'auto': the model's own passage prompt, '': none"
+    )
+    loss: str = option("mnrl", "mnrl | cached (GradCache, for large batches)", choices=LOSSES)
+    mini_batch_size: int = option(16, "cached loss: rows encoded at once")
+    temperature: float = option(0.05, "InfoNCE temperature (scale = 1/T)", check=must(lambda v: v > 0, "> 0"))
+    gather_across_devices: bool = option(False, "in-batch negatives from all devices (DDP)")
+    learning_rate: float = option(
+        3e-5, "learning rate (paper: 3e-5)", flags=("--lr",), trainer="learning_rate"
+    )
+    weight_decay: float = option(0.01, "AdamW weight decay", trainer="weight_decay")
+    warmup: float = option(0.1, "learning-rate warmup: a fraction of the steps (< 1) or a number of steps")
+    max_grad_norm: float = option(1.0, "gradient clipping norm", trainer="max_grad_norm")
+    gradient_accumulation_steps: int = option(
+        1, "batches per optimizer step", trainer="gradient_accumulation_steps"
+    )
+    epochs: float = option(1.0, "training epochs", trainer="num_train_epochs")
+    max_steps: int = option(-1, "optimizer steps (> 0 overrides --epochs)", trainer="max_steps")
+    precision: str = option("fp32", "fp32 | bf16 | fp16", choices=PRECISIONS)
+    seed: int = option(42, "seed of the batch plan, the model head and the trainer", trainer="seed")
+    val_fraction: float = option(
+        0.05,
+        "share of ids held out for the validation loss (0: none)",
+        check=must(lambda v: 0 <= v < 1, "in [0, 1)"),
+    )
+    val_ids: int | None = option(None, "or an exact number of held-out ids per dataset")
+    val_batches: int | None = option(None, "validation batches (default: all the held-out ids allow)")
+    val_strategy: str = option(
+        HYBRID, "batch mix of the validation loss (same for every strategy)", choices=STRATEGIES
+    )
+    eval_steps: int = option(100, "validate and checkpoint every N steps", check=_POSITIVE_INT)
+    save_total_limit: int = option(
+        2, "checkpoints kept (the best is always kept)", trainer="save_total_limit"
+    )
+    logging_steps: int = option(
+        10, "log the loss every N steps", check=_POSITIVE_INT, trainer="logging_steps"
+    )
+    lareqa_eval: str | None = option(None, "xquad-r | mlqa-r: LAReQA mAP at each validation")
+    lareqa_max_questions: int | None = option(200, "questions per language of that LAReQA evaluation")
+    lareqa_languages: list[str] | None = option(None, "languages of that LAReQA evaluation (default: all)")
+    output_dir: str = option("runs/train/latest", "run folder", flags=("--out",))
+    resume: str | None = option(None, "'auto' (latest checkpoint in the run folder) or a checkpoint folder")
+    batch_log: bool = option(False, "write every trained batch (ids, languages) to batches.rank<r>.jsonl")
+    dataloader_num_workers: int = option(0, "data-loader worker processes", trainer="dataloader_num_workers")
+    threads: int | None = option(
+        None, "torch CPU threads (1 is often fastest on a busy CPU)", check=_POSITIVE_INT
+    )
+    trainer_args: dict[str, Any] = option({}, "extra SentenceTransformerTrainingArguments (a YAML mapping)")
 
     def validate(self) -> TrainConfig:
-        if self.strategy not in STRATEGIES:
-            raise LangmixError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.val_strategy not in STRATEGIES:
-            raise LangmixError(
-                f"val_strategy must be one of {', '.join(STRATEGIES)}, got {self.val_strategy!r}"
-            )
-        if not 0.0 <= self.alpha <= 1.0:
-            raise LangmixError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.loss not in LOSSES:
-            raise LangmixError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.precision not in PRECISIONS:
-            raise LangmixError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.temperature <= 0:
-            raise LangmixError(f"temperature must be > 0, got {self.temperature}")
-        if self.batch_size < 2:
-            raise LangmixError(f"batch_size must be at least 2 (in-batch negatives), got {self.batch_size}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise LangmixError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not self.data:
-            raise LangmixError("no training data: set data (e.g. --data mlqa-r)")
-        if self.threads is not None and self.threads < 1:
-            raise LangmixError(f"threads must be >= 1, got {self.threads}")
-        if self.eval_steps < 1 or self.logging_steps < 1:
-            raise LangmixError("eval_steps and logging_steps must be >= 1")
+        """Check every field (choices, ranges, alpha); the one place a training configuration is validated."""
+        for f in fields(self):
+            check_value(f.name, getattr(self, f.name))
         return self
 
     @property
@@ -113,71 +197,112 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
+FIELDS = {f.name: f for f in fields(TrainConfig)}
+FIELD_NAMES = tuple(FIELDS)
+# A field's extra command-line names work as keys too (--set lr=1e-5 is learning_rate).
+ALIASES = {
+    flag.lstrip("-").replace("-", "_"): f.name
+    for f in FIELDS.values()
+    for flag in f.metadata["flags"]
+    if "/" not in flag
+}
 _HINTS = typing.get_type_hints(TrainConfig)
-FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Turn a YAML/CLI value into the field's type (``"0.5"`` -> 0.5, ``"en,de"`` -> ["en", "de"])."""
+def field_type(name: str) -> tuple[Any, bool]:
+    """(base type, optional) of a field: ``list[str] | None`` -> (list[str], True)."""
     hint = _HINTS[name]
-    optional = False
-    base = hint
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
-        optional = type(None) in args
-        base = next(a for a in args if a is not type(None))
+        return next(a for a in args if a is not type(None)), type(None) in args
+    return hint, False
+
+
+_BOOL_WORDS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "off": False,
+}
+
+
+def _parse(base: Any, value: Any) -> Any:
+    """``value`` as ``base``; raises TypeError / ValueError / KeyError when it is not one."""
+    origin = typing.get_origin(base)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise TypeError
+        return [str(v) for v in value]
+    if origin is dict:
+        value = yaml.safe_load(value) if isinstance(value, str) else value
+        if not isinstance(value, dict):
+            raise TypeError
+        return value
+    if base is bool and isinstance(value, str):
+        return _BOOL_WORDS[value.lower()]  # KeyError: not a yes/no word
+    if base is int and isinstance(value, float) and not value.is_integer():
+        raise TypeError
+    return base(value)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A YAML / command-line value as the field's type (``"0.5"`` -> 0.5, ``"en,de"`` -> ["en", "de"])."""
+    base, optional = field_type(name)
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
         if not optional:
             raise LangmixError(f"{name} cannot be empty")
         return None
-    origin = typing.get_origin(base)
     try:
-        if origin is list:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list):
-                raise TypeError
-            return [str(v) for v in value]
-        if origin is dict:
-            if isinstance(value, str):
-                value = yaml.safe_load(value)
-            if not isinstance(value, dict):
-                raise TypeError
-            return value
-        if base is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "1", "on"):
-                    return True
-                if value.lower() in ("false", "no", "0", "off"):
-                    return False
-                raise TypeError
-            return bool(value)
-        if base is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise TypeError
-            return int(value)
-        if base is float:
-            return float(value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise LangmixError(f"{name}: cannot use {value!r} (expected {getattr(base, '__name__', base)})")
+        return _parse(base, value)
+    except (TypeError, ValueError, KeyError, yaml.YAMLError):
+        raise LangmixError(
+            f"{name}: cannot use {value!r} (expected {getattr(base, '__name__', base)})"
+        ) from None
 
 
-def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+def check_value(name: str, value: Any) -> None:
+    """The field's own rules: its choices and its check."""
+    meta = FIELDS[name].metadata
+    if meta["choices"] and value not in meta["choices"]:
+        raise LangmixError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta["check"] is not None:
+        meta["check"](name, value)
+
+
+def _known(key: str, unknown: str) -> str:
+    """The field a key names (``batch-size``, ``lr`` ...); LangmixError ``unknown`` otherwise."""
+    name = key.replace("-", "_")
+    name = ALIASES.get(name, name)
+    if name not in FIELDS:
+        raise LangmixError(f"{unknown} {key!r}; known: {', '.join(FIELD_NAMES)}")
+    return name
+
+
+def apply_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
     """A copy of ``config`` with ``overrides`` (field -> value; ``None`` values are ignored)."""
     changes = {}
     for key, value in overrides.items():
-        key = key.replace("-", "_")
-        if key not in FIELD_NAMES:
-            raise LangmixError(f"unknown training option {key!r}; known: {', '.join(FIELD_NAMES)}")
-        if value is None:
-            continue
-        changes[key] = _coerce(key, value)
+        name = _known(key, "unknown training option")
+        if value is not None:
+            changes[name] = coerce(name, value)
     return dataclasses.replace(config, **changes)
+
+
+def validate_train_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    """An experiment's ``train:`` block, each value parsed and checked as its field (unknown key, wrong type
+    or value -> LangmixError naming the key). Only the fields given: the grid sets strategy, seed, ... ."""
+    out = {}
+    for key, value in block.items():
+        name = _known(key, "unknown train field")
+        out[name] = coerce(name, value)
+        check_value(name, out[name])
+    return out
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -195,22 +320,27 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+def read_yaml_options(path: str | Path) -> dict[str, Any]:
+    """The option mapping of a YAML config file (one line per problem, never a traceback)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LangmixError(f"{path}: config file not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise LangmixError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise LangmixError(f"{path}: expected a mapping of option: value")
+    if isinstance(doc.get("data"), str):  # one source, even if its path holds a comma
+        doc["data"] = [doc["data"]]
+    return doc
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Defaults <- YAML file (if any) <- overrides, validated."""
     config = TrainConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise LangmixError(f"{path}: config file not found")
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise LangmixError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(doc, dict):
-            raise LangmixError(f"{path}: expected a mapping of option: value")
-        if isinstance(doc.get("data"), str):
-            doc["data"] = [doc["data"]]
-        config = apply_overrides(config, doc)
+        config = apply_overrides(config, read_yaml_options(path))
     if overrides:
         config = apply_overrides(config, overrides)
     return config.validate()

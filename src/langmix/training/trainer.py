@@ -1,31 +1,55 @@
 """sentence-transformers' trainer with langmix's batch plan in place of its samplers.
 
 Everything else (optimiser, schedule, mixed precision, checkpoints, resume, DDP, logging) is the
-stock ``SentenceTransformerTrainer`` / HF ``Trainer``. What changes:
+stock ``SentenceTransformerTrainer`` / HF ``Trainer``, used through its public hooks only. What changes:
 
 * the train and validation data loaders draw batches from a :class:`~langmix.batching.samplers.BatchPlan`
-  (its own seed; sentence-transformers seeds its samplers with 0) and the sampler's epoch is set
-  explicitly at every epoch, also after a resume (accelerate's shard wrapper does not forward it);
+  (its own seed; sentence-transformers seeds its samplers with 0); the trainer's ``set_epoch`` reaches the
+  sampler (directly, or through the dataset where accelerate's wrappers hide it), so a resumed run replays
+  the batches of its epoch exactly;
 * the loss is logged per batch kind (``loss_mono`` / ``loss_cross``, ``eval_loss_mono`` / ...);
+* every trained batch is counted as it is consumed (:attr:`HybridTrainer.trained`), and the counts are saved
+  in each checkpoint (``batch_counts.rank<r>.json``), so a resumed run reports the whole run;
 * optionally every trained batch is appended to ``batches.rank<r>.jsonl`` (ids and languages).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from sentence_transformers import SentenceTransformerTrainer
-from sentence_transformers.base.evaluation import BaseEvaluator
 from torch.utils.data import DataLoader
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from langmix.batching.composition import BatchCounts
 from langmix.batching.samplers import CROSS, MONO, BatchPlan, ParallelBatchSampler, ParallelRows
+from langmix.io import write_json
 from langmix.training.collator import BATCH_KEY, ParallelCollator
 
 KINDS = (MONO, CROSS)
+logger = logging.getLogger(__name__)
+
+
+def counts_file(checkpoint: str | Path, rank: int) -> Path:
+    """One rank's trained-batch counts in a checkpoint (next to transformers' ``rng_state_<rank>.pth``)."""
+    return Path(checkpoint) / f"batch_counts.rank{rank}.json"
+
+
+class _CountsInCheckpoints(TrainerCallback):
+    """Writes each rank's trained-batch counts into every checkpoint the trainer saves."""
+
+    def __init__(self, trainer: HybridTrainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        write_json(counts_file(folder, args.process_index), self.trainer.trained.summary())
 
 
 class HybridTrainer(SentenceTransformerTrainer):
@@ -35,21 +59,52 @@ class HybridTrainer(SentenceTransformerTrainer):
         plan: BatchPlan,
         eval_plan: BatchPlan | None = None,
         batch_log_dir: str | Path | None = None,
+        callbacks: list[TrainerCallback] | None = None,
         **kwargs: Any,
     ):
         self.plan = plan
         self.eval_plan = eval_plan
         self.batch_log_dir = Path(batch_log_dir) if batch_log_dir else None
+        self.trained = BatchCounts()  # this rank's trained batches, the resumed checkpoint's included
         self._train_sampler: ParallelBatchSampler | None = None
         self._kind_sums = {mode: torch.zeros(len(KINDS), dtype=torch.float64) for mode in ("train", "eval")}
         self._kind_counts = {mode: torch.zeros(len(KINDS), dtype=torch.float64) for mode in ("train", "eval")}
-        self._micro = 0
         super().__init__(
             *args,
             train_dataset=ParallelRows(plan),
             eval_dataset=ParallelRows(eval_plan) if eval_plan is not None else None,
+            # first, so a checkpoint has its counts before any later callback sees it
+            callbacks=[_CountsInCheckpoints(self), *(callbacks or [])],
             **kwargs,
         )
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        """As ``Trainer.train``; a resumed run starts from the checkpoint's trained-batch counts."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir) or True
+        self.trained = BatchCounts()
+        if isinstance(resume_from_checkpoint, str):
+            self.trained = self._checkpoint_counts(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _checkpoint_counts(self, checkpoint: str) -> BatchCounts:
+        path = counts_file(checkpoint, self.args.process_index)
+        if not path.is_file():
+            logger.warning(
+                "%s has no batch counts: batch_composition.json counts from the resume on", checkpoint
+            )
+            return BatchCounts()
+        return BatchCounts.from_summary(json.loads(path.read_text(encoding="utf-8")))
+
+    def trained_composition(self) -> dict[str, Any]:
+        """The batches every rank trained on, summed (the ``trained`` part of ``batch_composition.json``)."""
+        counts = self.trained
+        if self.args.world_size > 1:
+            from accelerate.utils import gather_object
+
+            parts = gather_object([self.trained.summary()])
+            counts = reduce(BatchCounts.merge, map(BatchCounts.from_summary, parts))
+        return counts.summary()
 
     # ---------------------------------------------------------------- data
     def get_data_collator(self, model, args, processing_class=None) -> ParallelCollator:
@@ -72,7 +127,7 @@ class HybridTrainer(SentenceTransformerTrainer):
     def _loader(self, plan: BatchPlan, sampler: ParallelBatchSampler) -> DataLoader:
         workers = self.args.dataloader_num_workers
         return DataLoader(
-            ParallelRows(plan),
+            ParallelRows(plan, sampler=sampler),
             batch_sampler=sampler,
             collate_fn=self.data_collator,
             num_workers=workers,
@@ -95,15 +150,7 @@ class HybridTrainer(SentenceTransformerTrainer):
             self._loader(self.eval_plan, ParallelBatchSampler(self.eval_plan, epoch=0))
         )
 
-    def _run_epoch(self, *args: Any, **kwargs: Any):
-        # The batch order of an epoch is a pure function of (seed, epoch): set it here so that a
-        # resumed run (which skips the first batches of this epoch) replays exactly the same batches.
-        epoch = kwargs.get("epoch")
-        if self._train_sampler is not None and epoch is not None:
-            self._train_sampler.set_epoch(epoch)
-        return super()._run_epoch(*args, **kwargs)
-
-    # ---------------------------------------------------------------- loss per batch kind
+    # ---------------------------------------------------------------- what each batch was
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         meta = inputs.pop(BATCH_KEY, None)
         out = super().compute_loss(
@@ -115,8 +162,12 @@ class HybridTrainer(SentenceTransformerTrainer):
             k = KINDS.index(meta["kind"])
             self._kind_sums[mode][k] += float(loss.detach().float().cpu())
             self._kind_counts[mode][k] += 1
-            if mode == "train" and self.batch_log_dir is not None:
-                self._log_batch(meta)
+            if mode == "train":
+                self.trained.add(
+                    meta["kind"], meta["language"], meta["dataset"], meta["qlang"], meta["plang"]
+                )
+                if self.batch_log_dir is not None:
+                    self._log_batch(meta)
         return out
 
     def _log_batch(self, meta: dict[str, Any]) -> None:
@@ -151,35 +202,3 @@ class HybridTrainer(SentenceTransformerTrainer):
             self._kind_sums[mode].zero_()
             self._kind_counts[mode].zero_()
         return super().log(logs, start_time)
-
-
-class LareqaEvaluator(BaseEvaluator):
-    """Periodic LAReQA evaluation during training: Mo./Cr./Mul. mAP (macro means) on a question subset."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        max_questions: int | None = 200,
-        languages: list[str] | None = None,
-        data_root: str | None = None,
-        batch_size: int = 64,
-    ):
-        super().__init__()
-        from langmix.data.lareqa import load_lareqa
-
-        self.name = name
-        self.data = load_lareqa(name, languages=languages, data_root=data_root, max_questions=max_questions)
-        self.batch_size = batch_size
-        self.primary_metric = "mean_map"
-        self.greater_is_better = True
-
-    def __call__(
-        self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1
-    ) -> dict[str, float]:
-        from langmix.evaluation.api import evaluate_model
-
-        result = evaluate_model(model, self.data, batch_size=self.batch_size, use_cache=False)
-        mo, cr, mul = result.mono()["mean"], result.cross()["mean"], result.multi()["mean"]
-        metrics = {"mo_map": mo, "cr_map": cr, "mul_map": mul, "mean_map": float(np.mean([mo, cr, mul]))}
-        return self.prefix_name_to_metrics(metrics, self.name.replace("-", "_"))

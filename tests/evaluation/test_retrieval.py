@@ -1,4 +1,4 @@
-"""The whole evaluation on the real yo dev qrels: corpus via datasets → shards → index → run → score."""
+"""The whole MIRACL evaluation on the real yo dev qrels: corpus → shards → index → run → score → folder."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from langmix.data.miracl import load_miracl_topics
+from langmix.data.pools import miracl_pools
+from langmix.data.runfiles import read_trec_run
 from langmix.errors import LangmixError
-from langmix.evaluation.trec import read_trec_run
-from langmix.retrieval.pipeline import RetrievalSettings, evaluate_pools, miracl_pools
+from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
+from langmix.reports.retrieval import report_files
 
 
 class OracleEncoder:
@@ -77,7 +79,13 @@ def test_oracle_run_scores_one_through_the_whole_pipeline(tmp_path, data_dir, yo
     pools = miracl_pools(["yo"], corpus=tmp_path / "corpus", data_root=data_dir)
     out = tmp_path / "out"
     summary = evaluate_pools(
-        pools, out, model=encoder, model_name="oracle", benchmark="miracl", settings=settings
+        pools,
+        out,
+        model=encoder,
+        model_name="oracle",
+        benchmark="miracl",
+        settings=settings,
+        render=report_files,  # report.md: rendered by langmix.reports from the metrics document
     )
     row = summary["languages"]["yo"]
     assert row["n_queries"] == 119 and row["n_missing_from_run"] == 0
@@ -132,6 +140,7 @@ def test_passages_missing_from_the_corpus_are_reported(tmp_path, data_dir, yo):
         model_name="oracle",
         benchmark="miracl",
         settings=RetrievalSettings(k=100, dtype="float32"),
+        render=report_files,
     )
     row = summary["languages"]["yo"]
     affected = {q for q, docs in yo.qrels.judgments.items() if any(d in drop for d in docs)}

@@ -1,0 +1,121 @@
+"""Collect an experiment grid's finished runs and compare its systems: mean ± std over seeds, paired tests
+per query and per seed, the alpha sweep. :mod:`langmix.reports.experiment` renders the result.
+
+Every number is read back from the runs' own ``metrics.json`` / ``per_query.npz``, so the summary can be
+rebuilt at any time and always agrees with the runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from langmix.evaluation.run_folder import LAREQA_COLUMNS, headline, load_run
+from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap, seed_comparison
+from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec, grid
+
+RunRecord = tuple[RunSpec, dict, dict]  # spec, metrics document, per-query arrays
+Found = dict[str, dict[str, list[RunRecord]]]  # dataset -> system -> one record per seed
+
+
+def collect(runner: ExperimentRunner) -> Found:
+    """``dataset -> system -> [(spec, metrics doc, per-query arrays)]`` for every finished run."""
+    out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for spec in grid(runner.config):
+        for dataset in runner.config.evaluate:
+            folder = runner.eval_dir(spec, dataset)
+            if not (folder / "metrics.json").is_file():
+                continue
+            with np.load(folder / "per_query.npz") as npz:
+                per_query = {k: npz[k] for k in npz.files}
+            out[dataset][spec.system].append((spec, load_run(folder), per_query))
+    return out
+
+
+def system_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]]:
+    """Each headline column of one system: mean, std (ddof 1), n and the per-seed values."""
+    values = [headline(doc) for _, doc, _ in runs]
+    table = {}
+    for key, _ in LAREQA_COLUMNS:
+        column = np.array([v[key] for v in values])
+        table[key] = {
+            "mean": float(column.mean()),
+            "std": float(column.std(ddof=1)) if len(column) > 1 else 0.0,
+            "n": len(column),
+            "values": column.tolist(),
+        }
+    return table
+
+
+def _seed_mean(runs: list[RunRecord], setting: str) -> np.ndarray:
+    return np.mean([per_query_setting_ap(pq)[setting] for _, _, pq in runs], axis=0)
+
+
+def _seed_scores(runs: list[RunRecord], setting: str) -> np.ndarray:
+    """One headline mAP per seed (the unit of the seed-level comparison)."""
+    return np.array([headline(doc)[f"{setting}_map"] for _, doc, _ in runs])
+
+
+def significance(systems: dict[str, list[RunRecord]], hybrid: str) -> dict[str, dict[str, dict]]:
+    """Hybrid vs the untrained model and mono / cross at its temperature, per setting, seed-averaged AP."""
+    out: dict[str, dict[str, dict]] = {}
+    temp = hybrid.rsplit("-t", 1)[1]
+    for other in sorted(systems):
+        if other != BASE and (not other.endswith(f"-t{temp}") or other.startswith("hybrid")):
+            continue  # baselines: the untrained model, and mono / cross at the hybrid's temperature
+        out[other] = {}
+        for setting in ("mo", "cr", "mul"):
+            test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
+            seeds = seed_comparison(
+                _seed_scores(systems[other], setting), _seed_scores(systems[hybrid], setting)
+            )
+            out[other][setting] = {
+                "baseline": test.mean_a,
+                "hybrid": test.mean_b,
+                "delta": test.delta,
+                "p_value": test.p_value,
+                "queries": test.n,
+                "seed_sd": seeds.seed_sd,
+                "delta_in_seed_sd": seeds.delta_in_sd,
+                "seed_p_value": seeds.p_value,
+            }
+    return out
+
+
+def alpha_sweep(systems: dict[str, list[RunRecord]]) -> list[dict]:
+    """Points (alpha, metric mean/std) of mono (1), cross (0) and every hybrid alpha, per temperature."""
+    points = []
+    for name, runs in systems.items():
+        spec = runs[0][0]
+        if spec.strategy == BASE:
+            continue
+        points.append(
+            {
+                "system": name,
+                "alpha": spec.sweep_alpha(),
+                "temperature": spec.temperature,
+                **system_table(runs),
+            }
+        )
+    return sorted(points, key=lambda p: (p["temperature"], p["alpha"]))
+
+
+def hybrid_systems(config: ExperimentConfig) -> list[str]:
+    """The main comparison's hybrid system at each temperature of the grid."""
+    return [RunSpec("hybrid", config.alpha, temp, None).system for temp in config.temperature_axis()]
+
+
+def summarize(config: ExperimentConfig, found: Found) -> dict:
+    """The ``summary.json`` object: per dataset, each system's table, the hybrid's tests, the alpha sweep."""
+    summary: dict = {"name": config.name, "test": TEST_NAME, "datasets": {}}
+    for dataset, systems in found.items():
+        tables = {name: system_table(runs) for name, runs in systems.items()}
+        tests = {h: significance(systems, h) for h in hybrid_systems(config) if h in systems}
+        summary["datasets"][dataset] = {
+            "systems": tables,
+            "significance": tests,
+            "alpha_sweep": alpha_sweep(systems),
+        }
+    return summary

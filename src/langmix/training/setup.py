@@ -1,0 +1,148 @@
+"""What a training run is made of, built from a :class:`~langmix.training.config.TrainConfig`: the data, the
+model, its prompts, the loss, and the trainer arguments (the one place a config becomes
+``SentenceTransformerTrainingArguments``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from langmix.data.parallel import ParallelDataset, load_parallel, split_validation
+from langmix.errors import LangmixError
+from langmix.models.encoder import resolve_prompt
+from langmix.models.loading import load_model
+from langmix.training.config import TrainConfig
+
+
+def load_training_data(config: TrainConfig) -> tuple[list[ParallelDataset], list[ParallelDataset]]:
+    """The training datasets and their held-out validation parts (empty list without validation)."""
+    datasets = [
+        load_parallel(
+            spec,
+            languages=config.languages,
+            passage=config.passage,
+            data_root=config.data_root,
+            max_items=config.max_items,
+        )
+        for spec in config.data
+    ]
+    names = [ds.name for ds in datasets]
+    for i, ds in enumerate(datasets):
+        if names.count(ds.name) > 1:
+            ds.name = f"{ds.name}-{i}"
+    if config.val_fraction <= 0 and not config.val_ids:
+        return datasets, []
+    train, val = [], []
+    for ds in datasets:
+        n = config.val_ids if config.val_ids else None
+        tr, va = split_validation(ds, fraction=config.val_fraction, n=n, seed=config.seed)
+        train.append(tr)
+        val.append(va)
+    return train, val
+
+
+def load_training_model(config: TrainConfig):
+    """The model to fine-tune: ``embedded``, a local folder or a Hugging Face id."""
+    return load_model(config.model)
+
+
+def freeze_word_embeddings(model) -> int:
+    """Stop training the input word-embedding matrices; returns the number of frozen parameters."""
+    frozen = 0
+    for module in model.modules():
+        get = getattr(module, "get_input_embeddings", None)
+        if get is None or not callable(get):
+            continue
+        try:
+            emb = get()
+        except (NotImplementedError, AttributeError):
+            continue
+        if emb is not None and getattr(emb, "weight", None) is not None and emb.weight.requires_grad:
+            emb.weight.requires_grad_(False)
+            frozen += emb.weight.numel()
+    if not frozen:
+        raise LangmixError("--freeze-embeddings: the model has no input word-embedding matrix to freeze")
+    return frozen
+
+
+def resolve_prompts(config: TrainConfig, model, hard_negatives: int) -> dict[str, str]:
+    """Prompt per training column: the query prompt on anchors, the passage prompt on positives and hard
+    negatives — by langmix's one prompt rule, so training prefixes what evaluation prefixes."""
+
+    def pick(value: str | None, kind: str) -> str:
+        return resolve_prompt(model, kind, None if value == "auto" else value or "")
+
+    query, passage = pick(config.query_prompt, "query"), pick(config.passage_prompt, "passage")
+    prompts = {}
+    if query:
+        prompts["anchor"] = query
+    if passage:
+        prompts["positive"] = passage
+        for k in range(hard_negatives):
+            prompts[f"negative_{k + 1}"] = passage
+    return prompts
+
+
+def build_loss(config: TrainConfig, model):
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if config.loss == "cached":
+        return CachedMultipleNegativesRankingLoss(
+            model,
+            scale=config.scale,
+            mini_batch_size=config.mini_batch_size,
+            gather_across_devices=config.gather_across_devices,
+        )
+    return MultipleNegativesRankingLoss(
+        model, scale=config.scale, gather_across_devices=config.gather_across_devices
+    )
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
+def training_arguments(config: TrainConfig, prompts: dict[str, str], has_eval: bool):
+    """The trainer arguments of ``config``: the fields that name a ``trainer`` argument as they are, the
+    rest derived here (the run folder layout, precision, warmup, validation), then ``trainer_args``."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    kwargs: dict[str, Any] = {
+        f.metadata["trainer"]: getattr(config, f.name) for f in fields(config) if f.metadata.get("trainer")
+    }
+    kwargs.update(
+        output_dir=str(Path(config.output_dir) / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        optim="adamw_torch",
+        warmup_steps=config.warmup if config.warmup < 1 else int(config.warmup),
+        bf16=config.precision == "bf16",
+        fp16=config.precision == "fp16",
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.eval_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False if has_eval else None,
+        report_to="none",
+        prompts=prompts or None,
+        dataloader_drop_last=True,
+        disable_tqdm=False,
+    )
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+        # torchrun / accelerate launch on CPU: multi-process CPU training over gloo
+        kwargs.update(use_cpu=True, ddp_backend="gloo")
+    kwargs.update(config.trainer_args)
+    try:
+        return SentenceTransformerTrainingArguments(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise LangmixError(f"invalid trainer arguments: {exc}") from None
