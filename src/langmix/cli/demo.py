@@ -17,8 +17,10 @@ import typer
 from langmix.cli.app import app, console
 from langmix.cli.data import say
 from langmix.cli.experiment import run_experiment_config
+from langmix.cli.retrieval import PrecisionOption
 from langmix.data.fetch import ensure
 from langmix.experiments.grid import ExperimentConfig
+from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
 
 DEMO_TRAIN = {
@@ -42,9 +44,13 @@ DEMO_QUESTIONS = 300  # per language: 3,300 questions against the full 13,014-se
 
 
 def demo_config(
-    out: Path, max_questions: int | None = DEMO_QUESTIONS, steps: int | None = None
+    out: Path,
+    max_questions: int | None = DEMO_QUESTIONS,
+    steps: int | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> ExperimentConfig:
-    train = {**DEMO_TRAIN, **({"max_steps": steps} if steps else {})}
+    """The demo as an experiment; ``precision`` is the training's and the evaluations' alike."""
+    train = {**DEMO_TRAIN, **({"max_steps": steps} if steps else {}), "precision": precision}
     return ExperimentConfig(
         name="demo: hybrid fine-tune on MLQA-R, zero-shot XQuAD-R",
         output_dir=str(out),
@@ -54,6 +60,7 @@ def demo_config(
         evaluate=["xquad-r"],
         eval_max_questions=max_questions,
         eval_max_length=512,
+        eval_precision=precision,
     )
 
 
@@ -64,10 +71,11 @@ def demo(
         int, typer.Option(help="questions per language (0 = all 1,190)")
     ] = DEMO_QUESTIONS,
     steps: Annotated[int | None, typer.Option(help="training steps (default 50)")] = None,
+    precision: PrecisionOption = DEFAULT_PRECISION,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
     ] = None,
 ) -> None:
     """Hybrid fine-tune of the embedded model on MLQA-R, then XQuAD-R evaluation vs the untrained model."""
     root = ensure(DEMO_DATA, data_dir, progress=RichProgress(console), log=say)
-    run_experiment_config(demo_config(out, max_questions or None, steps), data_dir=root)
+    run_experiment_config(demo_config(out, max_questions or None, steps, precision), data_dir=root)

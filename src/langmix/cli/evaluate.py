@@ -29,6 +29,7 @@ from langmix.cli.retrieval import (
     ModelOption,
     NprobeOption,
     OverwriteOption,
+    PrecisionOption,
     ShardSizeOption,
     WorkOption,
     fingerprint_of,
@@ -43,6 +44,7 @@ from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
 from langmix.evaluation.trec import DEFAULT_METRICS
 from langmix.models.loading import load_model, model_display_name
+from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
 from langmix.reports import lareqa as lareqa_report
 from langmix.reports import retrieval as retrieval_report
@@ -95,6 +97,7 @@ def _lareqa_command(dataset: str):
             bool, typer.Option(help="skip bad records (listed in the report), don't fail")
         ] = False,
         cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
+        precision: PrecisionOption = DEFAULT_PRECISION,
         data_dir: Annotated[
             Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
         ] = None,
@@ -108,6 +111,7 @@ def _lareqa_command(dataset: str):
             max_length=max_length,
             strict=not skip_invalid,
             use_cache=cache,
+            precision=precision,
         )
         evaluate_lareqa_command(model, options, out, data_dir)
 
@@ -145,6 +149,7 @@ def _search_options(
     devices: DevicesOption = None,
     max_length: MaxLengthOption = None,
     overwrite: OverwriteOption = False,
+    precision: PrecisionOption = DEFAULT_PRECISION,
 ) -> None:
     """The options of every evaluation that searches, declared once (see :func:`searching`)."""
 
@@ -164,6 +169,7 @@ class SearchOptions:
     devices: str | None
     max_length: int | None
     overwrite: bool
+    precision: str
     settings: RetrievalSettings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +182,7 @@ class SearchOptions:
             dtype=self.dtype,
             devices=tuple(split_list(self.devices)) if self.devices else None,
             overwrite=self.overwrite,
+            precision=self.precision,
         )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from langmix.cli.app import app, console
+from langmix.cli.retrieval import check_precision
 from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_experiment
 from langmix.progress import RichProgress
 from langmix.reports.experiment import print_summary, write_summary
@@ -60,11 +61,20 @@ def experiment(
             "--set", help="override a config key: --set alpha_sweep=[0.25,0.75], --set train.max_steps=100"
         ),
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="auto | fp32 | bf16 | fp16 for every training and evaluation (default: the config's "
+            "train.precision and eval_precision)",
+            callback=check_precision,
+        ),
+    ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
     ] = None,
 ) -> None:
     """Train every run of a grid (skipping finished ones), evaluate each, write the summary."""
-    run_experiment(
-        config, data_dir=data_dir, output_dir=out, summary_only=summary_only, overrides=parse_set(set_)
-    )
+    overrides = parse_set(set_)
+    if precision is not None:
+        overrides.update({"train.precision": precision, "eval_precision": precision})
+    run_experiment(config, data_dir=data_dir, output_dir=out, summary_only=summary_only, overrides=overrides)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from langmix.cli.app import app, console, split_list
 from langmix.errors import LangmixError
+from langmix.models.precision import CHOICES, DEFAULT_PRECISION
 from langmix.progress import RichProgress
 
 DEVICES_HELP = (
@@ -36,9 +37,25 @@ DtypeOption = Annotated[str, typer.Option(help="float16 | float32 embedding shar
 DevicesOption = Annotated[str | None, typer.Option(help=DEVICES_HELP)]
 MaxLengthOption = Annotated[int | None, typer.Option(min=8, help="max tokens per text")]
 OverwriteOption = Annotated[bool, typer.Option(help="re-encode and re-index from scratch")]
+PRECISION_HELP = (
+    "model precision: auto (bf16 on a GPU that supports it or a CPU with native bf16, else fp32) | fp32 | "
+    f"bf16 | fp16; default {DEFAULT_PRECISION}, the precision of the published numbers"
+)
+
+
+def check_precision(value: str | None) -> str | None:
+    """Refuse an unknown ``--precision`` before any model is loaded."""
+    if value is not None and value.lower() not in CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(CHOICES)}")
+    return value.lower() if value is not None else None
+
+
+PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP, callback=check_precision)]
 
 
 def load_encoder(model: str, max_length: int | None):
+    """The model of a retrieval command, at full precision: its fingerprint names it whatever the precision
+    it then runs at (:class:`~langmix.models.encoder.Encoder` casts a copy)."""
     from langmix.models.loading import load_model
 
     return load_model(model, max_seq_length=max_length)
@@ -82,6 +99,7 @@ def encode(
     dtype: DtypeOption = "float16",
     devices: DevicesOption = None,
     max_length: MaxLengthOption = None,
+    precision: PrecisionOption = DEFAULT_PRECISION,
     prompt: Annotated[
         str | None, typer.Option(help="passage prefix (default: the model's passage prompt)")
     ] = None,
@@ -114,6 +132,7 @@ def encode(
         source=source,
         progress=RichProgress(console),
         total=total,
+        precision=precision,
     )
     resumed = f" ({result.n_resumed} from finished shards)" if result.n_resumed else ""
     console.print(f"{result.n_total} passages{resumed} in {result.n_shards} shards → {out}")
@@ -135,7 +154,8 @@ def index(
     ef_construction: Annotated[int, typer.Option(min=1, help="HNSW build breadth")] = 80,
     ef_search: Annotated[int, typer.Option(min=1, help="HNSW search breadth (default for search)")] = 128,
 ) -> None:
-    """Build a faiss index (exact inner product, IVF or HNSW) from embedding shards."""
+    """Build a faiss index (exact inner product, IVF or HNSW) from embedding shards (no model runs here: the
+    passages' precision is the one `langmix encode` recorded)."""
     from langmix.retrieval.index import IndexConfig, build_index
     from langmix.retrieval.shards import ShardedEmbeddings
 
@@ -181,6 +201,14 @@ def search(
         str | None, typer.Option(help="query prefix (default: the model's query prompt)")
     ] = None,
     batch_size: BatchSizeOption = 64,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="query encoder precision: auto | fp32 | bf16 | fp16 (default: the passages' own, as the "
+            "index records it; fp32 where it records none)",
+            callback=check_precision,
+        ),
+    ] = None,
     tag: Annotated[str, typer.Option(help="run tag (last TREC column)")] = "langmix",
     force: Annotated[
         bool, typer.Option(help="search even if the model differs from the one that encoded")
@@ -207,6 +235,7 @@ def search(
         batch_size=batch_size,
         nprobe=nprobe,
         ef_search=ef_search,
+        precision=precision or (idx.info.get("meta") or {}).get("precision", "fp32"),
     )
     if query is not None:
         results = {"query": searcher.search(query, k)}

@@ -17,6 +17,7 @@ from langmix.data.lareqa import LareqaSet, load_lareqa
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
 from langmix.models.cache import model_fingerprint
 from langmix.models.encoder import Encoder, EncodeStats
+from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device
 from langmix.progress import SILENT, ProgressSink
 
 
@@ -32,6 +33,7 @@ class LareqaOptions:
     max_length: int | None = None
     strict: bool = True
     use_cache: bool = True
+    precision: str = DEFAULT_PRECISION  # auto | fp32 | bf16 | fp16 (langmix.models.precision)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class LareqaRun:
     encoding: EncodeStats
     fingerprint: str  # of the evaluated model's weights (see model_fingerprint)
     timings: dict[str, float] = field(default_factory=dict)
+    precision: str = "fp32"  # the one that ran (options.precision resolved)
+    device: dict[str, object] = field(default_factory=dict)  # what ran it (see device_description)
 
 
 def encode_lareqa(
@@ -68,9 +72,13 @@ def evaluate_model(
     batch_size: int = 64,
     use_cache: bool = True,
     progress: ProgressSink = SILENT,
+    precision: str = DEFAULT_PRECISION,
 ) -> LareqaResult:
-    """Encode ``data`` with ``model`` (any SentenceTransformer) and score every LAReQA setting."""
-    encoder = Encoder(model, batch_size=batch_size, use_cache=use_cache, progress=progress)
+    """Encode ``data`` with ``model`` (any SentenceTransformer) at ``precision`` (``model`` itself is not
+    changed) and score every LAReQA setting."""
+    encoder = Encoder(
+        model, batch_size=batch_size, use_cache=use_cache, progress=progress, precision=precision
+    )
     q_emb, c_emb, _ = encode_lareqa(encoder, data, candidate_mode=candidate_mode)
     return evaluate_embeddings(data, q_emb, c_emb)
 
@@ -100,6 +108,7 @@ def run_lareqa(
         use_cache=options.use_cache,
         fingerprint=fingerprint,
         progress=progress,
+        precision=options.precision,
     )
     q_emb, c_emb, stats = encode_lareqa(encoder, data, candidate_mode=options.candidate_mode)
     timings["encode_s"] = time.perf_counter() - t1
@@ -108,7 +117,14 @@ def run_lareqa(
     timings["score_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     return LareqaRun(
-        result=result, data=data, options=options, encoding=stats, fingerprint=fingerprint, timings=timings
+        result=result,
+        data=data,
+        options=options,
+        encoding=stats,
+        fingerprint=fingerprint,
+        timings=timings,
+        precision=encoder.precision,
+        device=device_description(model_device(model)),
     )
 
 

@@ -11,6 +11,7 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 
 from langmix.data.lareqa import load_lareqa
 from langmix.evaluation.api import evaluate_model
+from langmix.models.precision import DEFAULT_PRECISION
 
 
 class LareqaEvaluator(BaseEvaluator):
@@ -22,6 +23,8 @@ class LareqaEvaluator(BaseEvaluator):
         languages: the languages to evaluate (default: all of the set).
         data_root: folder holding ``lareqa/`` (default ``$LANGMIX_DATA_DIR``).
         batch_size: texts encoded at once.
+        precision: of the encoding (:mod:`langmix.models.precision`); a cast copy of the model is made at
+            each evaluation, so the weights being trained are never touched.
 
     Example::
 
@@ -36,18 +39,22 @@ class LareqaEvaluator(BaseEvaluator):
         languages: list[str] | None = None,
         data_root: str | None = None,
         batch_size: int = 64,
+        precision: str = DEFAULT_PRECISION,
     ):
         super().__init__()
         self.name = name
         self.data = load_lareqa(name, languages=languages, data_root=data_root, max_questions=max_questions)
         self.batch_size = batch_size
+        self.precision = precision
         self.primary_metric = "mean_map"
         self.greater_is_better = True
 
     def __call__(
         self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1
     ) -> dict[str, float]:
-        result = evaluate_model(model, self.data, batch_size=self.batch_size, use_cache=False)
+        result = evaluate_model(
+            model, self.data, batch_size=self.batch_size, use_cache=False, precision=self.precision
+        )
         mo, cr, mul = result.mono()["mean"], result.cross()["mean"], result.multi()["mean"]
         metrics = {"mo_map": mo, "cr_map": cr, "mul_map": mul, "mean_map": float(np.mean([mo, cr, mul]))}
         return self.prefix_name_to_metrics(metrics, self.name.replace("-", "_"))

@@ -58,7 +58,8 @@ def metrics_document(run: LareqaRun, model: dict) -> dict:
     matrix.update({m: res.pair[m].tolist() for m in METRICS})
     doc = {
         "benchmark": run.data.name,
-        "model": {**model, "fingerprint": run.fingerprint},
+        "model": {**model, "fingerprint": run.fingerprint, "precision": run.precision},
+        "device": run.device,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "options": options_dict(run.options),
         "data": _data_facts(run),

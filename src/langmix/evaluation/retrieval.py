@@ -34,6 +34,7 @@ from langmix.evaluation.run_folder import Renderer, with_header, write_run_folde
 from langmix.evaluation.trec import DEFAULT_METRICS, RunScores, evaluate_run, parse_metric
 from langmix.io import library_versions
 from langmix.models.encoder import EncodingModel
+from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device, resolve_precision
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.encode import encode_corpus
 from langmix.retrieval.index import IndexConfig, SearchIndex, build_index
@@ -61,6 +62,7 @@ class RetrievalSettings:
     passage_prompt: str | None = None
     overwrite: bool = False
     tag: str = "langmix"
+    precision: str = DEFAULT_PRECISION  # auto | fp32 | bf16 | fp16 (langmix.models.precision)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -105,7 +107,7 @@ def prepare_index(
     label: str = "",
 ) -> SearchIndex:
     """Encode (or resume encoding) the corpus into ``work_dir/embeddings`` and index it; reuse an index that
-    was built from the same finished embeddings with the same settings."""
+    was built from the same finished embeddings with the same settings (precision included)."""
     work_dir = Path(work_dir)
     emb_dir, idx_dir = work_dir / "embeddings", work_dir / f"index-{settings.index.kind}"
     meta = {
@@ -129,6 +131,7 @@ def prepare_index(
         progress=progress,
         total=total,
         label=f"encode {label}".strip(),
+        precision=settings.precision,
     )
     if result.n_encoded == 0 and (index := _reusable(idx_dir, result.embeddings, settings)) is not None:
         return index
@@ -196,7 +199,13 @@ def _pool_searcher(
         progress=progress,
         label=pool.name,
     )
-    return Searcher(index, model, query_prompt=settings.query_prompt, batch_size=settings.batch_size)
+    return Searcher(
+        index,
+        model,
+        query_prompt=settings.query_prompt,
+        batch_size=settings.batch_size,
+        precision=settings.precision,
+    )
 
 
 def evaluate_pools(
@@ -238,7 +247,13 @@ def evaluate_pools(
             scores[label] = evaluate_run(qrels, run, settings.metrics)
     config = {"model": model_name, **(model_meta or {}), **settings.as_dict(), **(extra_config or {})}
     model_info = {"name": model_name, **(model_meta or {})}
-    summary = summarize(scores, benchmark=benchmark, model=model_info, details=details, config=config)
+    device = None
+    if runs is None and model is not None:  # the model ran: at which precision, on what
+        model_info["precision"] = resolve_precision(settings.precision, model_device(model))
+        device = device_description(model_device(model))
+    summary = summarize(
+        scores, benchmark=benchmark, model=model_info, details=details, config=config, device=device
+    )
     write_retrieval_run(out_dir, summary, scores, render=render)
     return summary
 
@@ -250,8 +265,10 @@ def summarize(
     model: Mapping[str, Any] | None = None,
     details: Mapping[str, Mapping[str, Any]] | None = None,
     config: Mapping[str, Any] | None = None,
+    device: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``metrics.json`` object: per-language means, their macro mean and median, counts and config."""
+    """The ``metrics.json`` object: per-language means, their macro mean and median, counts and config;
+    ``device`` (:func:`~langmix.models.precision.device_description`) when a model ran."""
     if not scores:
         raise ValueError("no languages to summarize")
     metrics = next(iter(scores.values())).metrics
@@ -274,6 +291,7 @@ def summarize(
         "n_languages": len(languages),
         "n_queries": sum(row["n_queries"] for row in languages.values()),
         "config": dict(config or {}),
+        **({"device": dict(device)} if device else {}),
         "versions": library_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -7,12 +7,13 @@ per-query scores, and files rendered from ``metrics.json`` alone (``report.md``,
 
     kind       "lareqa" | "retrieval"
     benchmark  e.g. "xquad-r", "miracl-dev", "beir:<folder>:<split>"
-    model      {"name": ..., "fingerprint": ..., ...}
+    model      {"name": ..., "fingerprint": ..., "precision": "fp32" | "bf16" | "fp16", ...}
     headline   the main numbers as a flat dict (LAReQA: mo_map, ..., rank_distance; retrieval: the macro
                mean over languages of each metric, e.g. nDCG@10, Recall@100)
 
-The kind-specific fields follow the header unchanged. Folders written before the header existed are
-read with the header filled in from their fields (:func:`load_run`).
+The kind-specific fields follow the header unchanged, with ``device`` (what ran the model:
+:func:`langmix.models.precision.device_description`) wherever a model ran. Folders written before the
+header existed are read with the header filled in from their fields (:func:`load_run`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ def with_header(kind: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in doc.items() if k not in HEADER}
     head = {"kind": kind, "benchmark": doc["benchmark"], "model": doc["model"]}
     return {**head, "headline": headline({**doc, "kind": kind}), **body}
+
+
+def ran_on(doc: Mapping[str, Any]) -> str | None:
+    """``"bf16 on AMD EPYC (native bf16)"``: the precision and device a run's model ran at, for reports;
+    None for runs that ran no model (scored run files) or predate the record."""
+    precision = (doc.get("model") or {}).get("precision")
+    device = doc.get("device") or {}
+    if not precision and not device:
+        return None
+    where = device.get("gpu") or device.get("cpu") or device.get("device") or "an unrecorded device"
+    native = "native bf16" if device.get("bf16_native") else "no native bf16"
+    return f"{precision or 'unrecorded precision'} on {where} ({native})"
 
 
 def _model_of(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.run_folder import Renderer
 from langmix.io import write_atomic
 from langmix.models.loading import load_model, model_display_name
+from langmix.models.precision import CHOICES, DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink
 from langmix.training.config import validate_train_block
 
@@ -50,6 +51,8 @@ class ExperimentConfig:
     eval_languages: list[str] | None = None
     eval_batch_size: int = 64
     eval_max_length: int | None = None
+    # precision of every evaluation (auto | fp32 | bf16 | fp16); training's own is train.precision
+    eval_precision: str = DEFAULT_PRECISION
     include_base: bool = True  # the untrained model as a reference row
     launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "langmix"])
 
@@ -69,6 +72,11 @@ class ExperimentConfig:
                 raise LangmixError(f"experiment {self.name}: cannot evaluate on {name!r}")
         if not self.seeds:
             raise LangmixError(f"experiment {self.name}: no seeds")
+        if self.eval_precision not in CHOICES:
+            raise LangmixError(
+                f"experiment {self.name}: eval_precision {self.eval_precision!r} is not one of "
+                f"{', '.join(CHOICES)}"
+            )
         return self
 
     def temperature_axis(self) -> list[float]:
@@ -229,6 +237,7 @@ class ExperimentRunner:
                 max_questions=self.config.eval_max_questions,
                 batch_size=self.config.eval_batch_size,
                 max_length=self.config.eval_max_length,
+                precision=self.config.eval_precision,
             )
             self.log(f"[{spec.name}] evaluating on {dataset}")
             run = run_lareqa(model, options, data_root=self.data_root, progress=self.progress)

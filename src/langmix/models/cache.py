@@ -2,8 +2,9 @@
 
 An evaluation asks for tens of thousands of texts, many repeated (identical sentences in several
 paragraphs) and all of them asked again by the next evaluation of the same model. The key is a fingerprint
-of the model's weights and encoding options, the prompt text and the text itself, so a retrained model never
-reads a stale vector, and a subset run (``--max-questions``) reuses what a full run encoded.
+of the model's weights and encoding options, the precision it ran at, the prompt text and the text itself, so
+a retrained model never reads a stale vector, bf16 and fp32 vectors are never mixed, and a subset run
+(``--max-questions``) reuses what a full run encoded.
 """
 
 from __future__ import annotations
@@ -75,12 +76,20 @@ class EmbeddingCache:
 
 
 def cache_for(
-    model, prompt: str, *, fingerprint: str | None = None, root: Path | None = None
+    model,
+    prompt: str,
+    *,
+    fingerprint: str | None = None,
+    root: Path | None = None,
+    precision: str = "fp32",
 ) -> EmbeddingCache:
-    """The cache of ``model`` for texts encoded with the prompt text ``prompt`` (``""``: none).
+    """The cache of ``model`` for texts encoded with the prompt text ``prompt`` (``""``: none) at the resolved
+    ``precision``: fp32 vectors live where they always have, other precisions beside them
+    (``<fingerprint>-bf16``), so one is never served for another.
 
     Pass ``fingerprint`` when already computed: hashing the weights takes ~1 s.
     """
     fingerprint = fingerprint or model_fingerprint(model)
+    folder = fingerprint if precision == "fp32" else f"{fingerprint}-{precision}"
     prompt_key = hashlib.blake2b(prompt.encode(), digest_size=6).hexdigest()
-    return EmbeddingCache((root or cache_dir() / "embeddings") / fingerprint / prompt_key)
+    return EmbeddingCache((root or cache_dir() / "embeddings") / folder / prompt_key)

@@ -1,8 +1,9 @@
 """The one encoder: every text langmix embeds (LAReQA, corpora, search queries) goes through :class:`Encoder`.
 
 It is the only place that resolves prompts (:func:`resolve_prompt`, also used by training), talks to the
-model (:meth:`Encoder._backend`, where another inference backend or precision plugs in), batches, caches
-(:mod:`langmix.models.cache`) and reports progress (:mod:`langmix.progress`).
+model (:meth:`Encoder._backend`, where another inference backend plugs in), runs it at the chosen precision
+(:mod:`langmix.models.precision`), batches, caches (:mod:`langmix.models.cache`) and reports progress
+(:mod:`langmix.progress`).
 
 Two ways through it, each keeping the arithmetic of the vectors already published and on disk:
 
@@ -13,6 +14,9 @@ Two ways through it, each keeping the arithmetic of the vectors already publishe
   (``normalize_embeddings``). Routing these through :meth:`Encoder.encode` would move vectors by up to
   1.2e-7 (measured on the embedded model; about 6 in 100,000 float16 values flip), so every shard and
   index written before would disagree with a fresh one.
+
+At fp32 (the default) both ways are exactly what they were before precision existed. At bf16 / fp16 the
+model's own normalisation runs in that precision, so the vectors are normalised again in float32 numpy.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from langmix.errors import LangmixError
 from langmix.models.cache import FLUSH_EVERY, EmbeddingCache, cache_for, model_fingerprint, text_key
+from langmix.models.precision import DEFAULT_PRECISION, at_precision, model_device, resolve_precision
 from langmix.progress import SILENT, Advance, ProgressSink
 
 KINDS = ("query", "passage")
@@ -102,8 +107,11 @@ class Encoder:
             not given uses :func:`resolve_prompt`'s rule.
         normalize: L2-normalise the vectors (default).
         use_cache: read and extend the on-disk cache in :meth:`encode` (keyed by ``fingerprint``, computed
-            from the weights on first use when not given).
+            from the weights on first use when not given, and by the precision).
         progress: where :meth:`encode` reports texts done.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`langmix.models.precision`); resolved for
+            the model's device on creation, so ``encoder.precision`` is what runs. Other than the model's
+            own, the encoder runs a copy cast to it (made on first use; ``model`` is never changed).
 
     Example::
 
@@ -119,7 +127,19 @@ class Encoder:
     fingerprint: str | None = None
     cache_root: Path | None = None
     progress: ProgressSink = SILENT
+    precision: str = DEFAULT_PRECISION
     _caches: dict[str, EmbeddingCache] = field(default_factory=dict, init=False, repr=False)
+    _runner: EncodingModel | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.precision = resolve_precision(self.precision, model_device(self.model))
+
+    @property
+    def runner(self) -> EncodingModel:
+        """The model that computes: ``model`` at ``precision`` (itself, or a copy cast once)."""
+        if self._runner is None:
+            self._runner = at_precision(self.model, self.precision)
+        return self._runner
 
     def prompt(self, kind: str) -> str:
         return resolve_prompt(self.model, kind, self.prompts.get(kind))
@@ -198,26 +218,29 @@ class Encoder:
         if pool is not None or not devices:
             yield pool
             return
-        if not hasattr(self.model, "start_multi_process_pool"):
+        runner: Any = self.runner
+        if not hasattr(runner, "start_multi_process_pool"):
             raise LangmixError("multi-device encoding needs a sentence-transformers model")
-        own = self.model.start_multi_process_pool(list(devices))
+        own = runner.start_multi_process_pool(list(devices))
         try:
             yield own
         finally:
-            self.model.stop_multi_process_pool(own)
+            runner.stop_multi_process_pool(own)
 
     def _backend(self, texts: list[str], prompt: str, *, normalize: bool, **extra: Any) -> np.ndarray:
-        """The one call into the model (the place another inference backend or precision plugs in)."""
-        emb = self.model.encode(
+        """The one call into the model (the place another inference backend plugs in); float32 out."""
+        exact = self.precision == "fp32"
+        emb = self.runner.encode(
             texts,
             prompt=prompt,
             batch_size=self.batch_size,
-            normalize_embeddings=normalize,
+            normalize_embeddings=normalize and exact,
             convert_to_numpy=True,
             show_progress_bar=False,
             **extra,
         )
-        return np.asarray(emb, dtype=np.float32)
+        emb = np.asarray(emb, dtype=np.float32)
+        return emb if exact or not normalize else l2_normalise(emb)
 
     def _cache(self, prompt: str) -> EmbeddingCache | None:
         if not self.use_cache:
@@ -226,7 +249,11 @@ class Encoder:
             if self.fingerprint is None:
                 self.fingerprint = model_fingerprint(self.model)
             self._caches[prompt] = cache_for(
-                self.model, prompt, fingerprint=self.fingerprint, root=self.cache_root
+                self.model,
+                prompt,
+                fingerprint=self.fingerprint,
+                root=self.cache_root,
+                precision=self.precision,
             )
         return self._caches[prompt]
 

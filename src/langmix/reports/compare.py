@@ -73,6 +73,12 @@ def _cell(row: dict[str, float], column: Column, baseline: bool) -> str:
     return cell
 
 
+def _model_cell(doc: dict) -> str:
+    """The model's name, and its precision when not fp32 (so a bf16 run is told from the fp32 one)."""
+    precision = doc["model"].get("precision")
+    return doc["model"]["name"] + (f" ({precision})" if precision and precision != "fp32" else "")
+
+
 def compare_table(runs: Sequence[str | Path]) -> Table:
     """A rich table of ``runs`` (run folders or metrics.json files), deltas against the first."""
     docs = [load_run(r) for r in runs]
@@ -85,5 +91,5 @@ def compare_table(runs: Sequence[str | Path]) -> Table:
     for column in shown:
         table.add_column(column.label, justify="right")
     for i, (run, doc, row) in enumerate(zip(runs, docs, rows, strict=True)):
-        table.add_row(Path(run).name, doc["model"]["name"], *(_cell(row, c, i == 0) for c in shown))
+        table.add_row(Path(run).name, _model_cell(doc), *(_cell(row, c, i == 0) for c in shown))
     return table

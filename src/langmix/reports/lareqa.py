@@ -11,7 +11,7 @@ import io
 import numpy as np
 from rich.table import Table
 
-from langmix.evaluation.run_folder import LAREQA_COLUMNS, LAREQA_SETTINGS
+from langmix.evaluation.run_folder import LAREQA_COLUMNS, LAREQA_SETTINGS, ran_on
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -46,7 +46,8 @@ def markdown(doc: dict) -> str:
             f"; at most {doc['options']['max_questions']} questions per language"
             if doc["options"]["max_questions"]
             else ""
-        ),
+        )
+        + (f"; encoded at {where}" if (where := ran_on(doc)) else ""),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

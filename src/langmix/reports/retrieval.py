@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
+from langmix.evaluation.run_folder import ran_on
+
 
 def _fmt(value: float) -> str:
     return f"{value:.4f}"
@@ -19,7 +21,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# {summary['benchmark']} retrieval evaluation",
         "",
-        f"{summary['n_queries']} judged queries, {summary['n_languages']} language(s).",
+        f"{summary['n_queries']} judged queries, {summary['n_languages']} language(s)"
+        + (f"; encoded at {where}." if (where := ran_on(summary)) else "."),
         "",
         f"Scoring: {summary['semantics']}.",
         "",

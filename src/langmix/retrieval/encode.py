@@ -2,8 +2,8 @@
 
 Memory during :func:`encode_corpus` is one chunk of texts and embeddings (``chunk_size`` rows) plus 8 bytes
 per passage for the duplicate-id check, whatever the corpus size: passages are streamed from an iterator,
-embeddings stream to the shard files (see :mod:`langmix.retrieval.shards`). Prompts, batching and the model
-call are :class:`langmix.models.encoder.Encoder`'s.
+embeddings stream to the shard files (see :mod:`langmix.retrieval.shards`). Prompts, batching, precision and
+the model call are :class:`langmix.models.encoder.Encoder`'s.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from langmix.data.beir import Passage
 from langmix.errors import DataError
 from langmix.models.encoder import Encoder as TextEncoder
 from langmix.models.encoder import EncodingModel
+from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink, absolute
 from langmix.retrieval.shards import DEFAULT_SHARD_SIZE, DuplicateIdChecker, ShardedEmbeddings, ShardWriter
 
@@ -32,10 +33,20 @@ def encode_queries(
     prompt: str | None = None,
     batch_size: int = 64,
     normalize: bool = True,
+    precision: str = DEFAULT_PRECISION,
 ) -> np.ndarray:
     """Query embeddings, with the model's query prompt unless ``prompt`` overrides it."""
-    encoder = TextEncoder(model, batch_size=batch_size, prompts={"query": prompt}, normalize=normalize)
+    encoder = TextEncoder(
+        model, batch_size=batch_size, prompts={"query": prompt}, normalize=normalize, precision=precision
+    )
     return encoder.encode_direct(texts, "query")
+
+
+def precision_meta(precision: str) -> dict[str, str]:
+    """The manifest facts of a resolved precision: none at fp32, so folders written before precision was
+    recorded stay resumable and their indexes reusable; ``{"precision": "bf16"}`` otherwise, so a resumed
+    encoding never mixes precisions."""
+    return {} if precision == "fp32" else {"precision": precision}
 
 
 @dataclass
@@ -106,6 +117,7 @@ def encode_corpus(
     progress: ProgressSink = SILENT,
     total: int | None = None,
     label: str = "encode",
+    precision: str = DEFAULT_PRECISION,
 ) -> EncodeResult:
     """Encode a stream of passages into an embeddings folder, resuming after the last finished shard.
 
@@ -125,6 +137,8 @@ def encode_corpus(
         meta: extra facts recorded in the manifest (model name, ...). Resuming with other facts is refused.
         progress: a task ``label`` advanced by passages done (finished shards included) out of ``total``
             (the corpus size, when known).
+        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (:mod:`langmix.models.precision`); the resolved
+            one other than fp32 is recorded in the manifest (:func:`precision_meta`).
 
     Returns:
         :class:`EncodeResult` (the folder's :class:`ShardedEmbeddings` via ``.embeddings``).
@@ -135,8 +149,15 @@ def encode_corpus(
         encode_corpus(model, iter_corpus("corpus.jsonl"), "emb/", meta={"model": "embedded"})
     """
     start_time = time.perf_counter()
-    encoder = TextEncoder(model, batch_size=batch_size, prompts={"passage": prompt}, normalize=normalize)
-    manifest_meta = {"prompt": encoder.prompt("passage"), "normalize": normalize, **(meta or {})}
+    encoder = TextEncoder(
+        model, batch_size=batch_size, prompts={"passage": prompt}, normalize=normalize, precision=precision
+    )
+    manifest_meta = {
+        "prompt": encoder.prompt("passage"),
+        "normalize": normalize,
+        **precision_meta(encoder.precision),
+        **(meta or {}),
+    }
     writer = ShardWriter(
         out_dir, dim=encoder.dim, dtype=dtype, shard_size=shard_size, meta=manifest_meta, overwrite=overwrite
     )

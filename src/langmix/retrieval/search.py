@@ -26,6 +26,7 @@ import numpy as np
 from langmix.data.beir import Queries, corpus_file, load_corpus, passage_from_record
 from langmix.errors import DataError, LangmixError
 from langmix.models.encoder import Encoder, EncodingModel
+from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.index import SearchIndex
 
@@ -94,6 +95,8 @@ class Searcher:
         docs: where hit texts come from (a ``Corpus``, :class:`JsonlDocStore`, any ``get(doc_id)``).
         query_prompt: prefix for queries; default the model's ``query`` prompt (``""`` for none).
         nprobe / ef_search: IVF / HNSW search breadth (default: the index's own settings).
+        precision: of the query encoder (:mod:`langmix.models.precision`); the passages' own is recorded in
+            ``index.info["meta"]["precision"]`` (absent: fp32).
     """
 
     def __init__(
@@ -107,10 +110,12 @@ class Searcher:
         normalize: bool = True,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        precision: str = DEFAULT_PRECISION,
     ):
         self.index, self.model, self.docs = index, model, docs
         self.query_prompt, self.batch_size, self.normalize = query_prompt, batch_size, normalize
-        self.nprobe, self.ef_search = nprobe, ef_search
+        self.nprobe, self.ef_search, self.precision = nprobe, ef_search, precision
+        self._encoder: Encoder | None = None
 
     @classmethod
     def load(cls, folder: str | Path, model: EncodingModel | None = None, **kwargs) -> Searcher:
@@ -128,11 +133,19 @@ class Searcher:
 
     @property
     def encoder(self) -> Encoder | None:
-        """The query encoder (None without a model): the model's query prompt unless ``query_prompt``."""
+        """The query encoder (None without a model): the model's query prompt unless ``query_prompt``.
+        Made once, so a model cast to another precision is cast once per searcher, not per query chunk."""
         if self.model is None:
             return None
-        prompts = {"query": self.query_prompt}
-        return Encoder(self.model, batch_size=self.batch_size, prompts=prompts, normalize=self.normalize)
+        if self._encoder is None:
+            self._encoder = Encoder(
+                self.model,
+                batch_size=self.batch_size,
+                prompts={"query": self.query_prompt},
+                normalize=self.normalize,
+                precision=self.precision,
+            )
+        return self._encoder
 
     def search_embeddings(self, embeddings: np.ndarray, k: int = 10) -> list[list[Hit]]:
         scores, positions = self.index.search(embeddings, k, nprobe=self.nprobe, ef_search=self.ef_search)
