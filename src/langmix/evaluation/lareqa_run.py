@@ -66,6 +66,7 @@ def metrics_document(run: LareqaRun, model: dict) -> dict:
         "settings": res.settings_count(),
         "summary": res.summary(),
         "matrix": matrix,
+        "bias": res.bias(),
         "encoding": vars(run.encoding),
         "timings": run.timings,
         "versions": library_versions(),

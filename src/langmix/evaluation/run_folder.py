@@ -40,6 +40,15 @@ LAREQA_COLUMNS = (
     ("rank_distance", "rank dist."),
 )
 
+# the language-bias numbers shown next to them (SPEC §4.3; runs written before they existed have none)
+LAREQA_BIAS_COLUMNS = (
+    ("own@10", "own@10"),
+    ("own@10_ratio", "own@10 ÷ unbiased"),
+    ("max_rank", "Max@R"),
+    ("complete@10", "C@10"),
+    ("complete@20", "C@20"),
+)
+
 # files rendered from a finished metrics document: {file name: content}; see langmix.reports
 Renderer = Callable[[dict], Mapping[str, str | bytes]]
 
@@ -52,6 +61,15 @@ def lareqa_headline(doc: Mapping[str, Any]) -> dict[str, float]:
     out.update({f"{key}_r@10": s[key]["r@10"]["mean"] for key in LAREQA_SETTINGS})
     out["rank_distance"] = s["mul"]["rank_distance"]["mean"]
     return out
+
+
+def lareqa_bias(doc: Mapping[str, Any]) -> dict[str, float] | None:
+    """Macro means of a LAReQA run's bias numbers (``LAREQA_BIAS_COLUMNS`` keys); None for runs without
+    them. Kept out of ``headline`` so runs written before the bias metrics still compare."""
+    bias = doc.get("bias")
+    if not bias:
+        return None
+    return {key: bias[key]["mean"] for key, _ in LAREQA_BIAS_COLUMNS}
 
 
 def retrieval_headline(doc: Mapping[str, Any]) -> dict[str, float]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from langmix.evaluation.run_folder import LAREQA_COLUMNS, headline, load_run
+from langmix.evaluation.run_folder import LAREQA_BIAS_COLUMNS, LAREQA_COLUMNS, headline, lareqa_bias, load_run
 from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap, seed_comparison
 from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec, grid
 
@@ -34,11 +34,10 @@ def collect(runner: ExperimentRunner) -> Found:
     return out
 
 
-def system_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]]:
-    """Each headline column of one system: mean, std (ddof 1), n and the per-seed values."""
-    values = [headline(doc) for _, doc, _ in runs]
+def _seed_stats(values: list[dict[str, float]], columns: tuple[tuple[str, str], ...]) -> dict[str, dict]:
+    """Each column over the seeds: mean, std (ddof 1), n and the per-seed values."""
     table = {}
-    for key, _ in LAREQA_COLUMNS:
+    for key, _ in columns:
         column = np.array([v[key] for v in values])
         table[key] = {
             "mean": float(column.mean()),
@@ -47,6 +46,17 @@ def system_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]]:
             "values": column.tolist(),
         }
     return table
+
+
+def system_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]]:
+    """Each headline column of one system: mean, std (ddof 1), n and the per-seed values."""
+    return _seed_stats([headline(doc) for _, doc, _ in runs], LAREQA_COLUMNS)
+
+
+def bias_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]] | None:
+    """The language-bias columns of one system like :func:`system_table`; None if a run predates them."""
+    values = [lareqa_bias(doc) for _, doc, _ in runs]
+    return None if any(v is None for v in values) else _seed_stats(values, LAREQA_BIAS_COLUMNS)
 
 
 def _seed_mean(runs: list[RunRecord], setting: str) -> np.ndarray:
@@ -108,14 +118,17 @@ def hybrid_systems(config: ExperimentConfig) -> list[str]:
 
 
 def summarize(config: ExperimentConfig, found: Found) -> dict:
-    """The ``summary.json`` object: per dataset, each system's table, the hybrid's tests, the alpha sweep."""
+    """The ``summary.json`` object: per dataset, each system's table (and its bias columns), the hybrid's
+    tests, the alpha sweep."""
     summary: dict = {"name": config.name, "test": TEST_NAME, "datasets": {}}
     for dataset, systems in found.items():
         tables = {name: system_table(runs) for name, runs in systems.items()}
         tests = {h: significance(systems, h) for h in hybrid_systems(config) if h in systems}
+        bias = {name: bias_table(runs) for name, runs in systems.items()}
         summary["datasets"][dataset] = {
             "systems": tables,
             "significance": tests,
             "alpha_sweep": alpha_sweep(systems),
+            "bias": {name: table for name, table in bias.items() if table is not None},
         }
     return summary

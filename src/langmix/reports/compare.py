@@ -1,8 +1,9 @@
 """Side-by-side view of several runs of one benchmark, each relative to the first (the baseline).
 
 Dispatches on the run folders' common header (:mod:`langmix.evaluation.run_folder`): LAReQA runs show the
-paper's headline columns, MIRACL / BEIR runs the macro mean of each metric. Runs of different kinds or
-benchmarks are refused with one line: their numbers do not measure the same thing.
+paper's headline columns (and, when every run has them, a second table of language-bias numbers), MIRACL /
+BEIR runs the macro mean of each metric. Runs of different kinds or benchmarks are refused with one line:
+their numbers do not measure the same thing.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from langmix.errors import LangmixError
-from langmix.evaluation.run_folder import LAREQA_COLUMNS, load_run
+from langmix.evaluation.run_folder import LAREQA_BIAS_COLUMNS, LAREQA_COLUMNS, lareqa_bias, load_run
 
 # the headline columns of every LAReQA comparison (compare, experiment summaries)
 COLUMNS = LAREQA_COLUMNS
+# the bias columns shown beside them; higher own-language share, ratio and Max@R = more bias
+BIAS_COLUMNS = LAREQA_BIAS_COLUMNS
+_MORE_IS_WORSE = ("own@10", "own@10_ratio", "max_rank")
 
 
 @dataclass(frozen=True)
@@ -52,15 +57,32 @@ def columns(docs: list[dict]) -> list[Column]:
     return [Column(k, k, 4) for k in keys]
 
 
-def compare_rows(docs: list[dict]) -> list[dict[str, float]]:
-    """Headline numbers per run plus ``delta_<key>`` relative to the first run."""
-    base = docs[0]["headline"]
+def bias_columns() -> list[Column]:
+    return [
+        Column(k, label, 1 if k == "max_rank" else 2 if k.endswith("ratio") else 3, k in _MORE_IS_WORSE)
+        for k, label in BIAS_COLUMNS
+    ]
+
+
+def _with_deltas(values: list[dict[str, float]]) -> list[dict[str, float]]:
+    base = values[0]
     rows = []
-    for doc in docs:
-        row = {k: doc["headline"][k] for k in base}
+    for value in values:
+        row = {k: value[k] for k in base}
         row.update({f"delta_{k}": row[k] - base[k] for k in base})
         rows.append(row)
     return rows
+
+
+def compare_rows(docs: list[dict]) -> list[dict[str, float]]:
+    """Headline numbers per run plus ``delta_<key>`` relative to the first run."""
+    return _with_deltas([doc["headline"] for doc in docs])
+
+
+def bias_rows(docs: list[dict]) -> list[dict[str, float]] | None:
+    """LAReQA bias numbers per run plus deltas against the first; None unless every run has them."""
+    values = [lareqa_bias(doc) if doc["kind"] == "lareqa" else None for doc in docs]
+    return None if any(v is None for v in values) else _with_deltas(values)
 
 
 def _cell(row: dict[str, float], column: Column, baseline: bool) -> str:
@@ -79,13 +101,10 @@ def _model_cell(doc: dict) -> str:
     return doc["model"]["name"] + (f" ({precision})" if precision and precision != "fp32" else "")
 
 
-def compare_table(runs: Sequence[str | Path]) -> Table:
-    """A rich table of ``runs`` (run folders or metrics.json files), deltas against the first."""
-    docs = [load_run(r) for r in runs]
-    _check_alike(runs, docs)
-    shown = columns(docs)
-    rows = compare_rows(docs)
-    table = Table(title=f"{docs[0]['benchmark']}: runs compared with {Path(runs[0]).name}")
+def _table(
+    title: str, runs: Sequence[str | Path], docs: list[dict], shown: list[Column], rows: list
+) -> Table:
+    table = Table(title=title)
     table.add_column("run")
     table.add_column("model")
     for column in shown:
@@ -93,3 +112,19 @@ def compare_table(runs: Sequence[str | Path]) -> Table:
     for i, (run, doc, row) in enumerate(zip(runs, docs, rows, strict=True)):
         table.add_row(Path(run).name, _model_cell(doc), *(_cell(row, c, i == 0) for c in shown))
     return table
+
+
+def compare_table(runs: Sequence[str | Path]) -> RenderableType:
+    """A rich table of ``runs`` (run folders or metrics.json files), deltas against the first; LAReQA runs
+    that all have bias metrics get a second table of them (Mul. setting, macro means)."""
+    docs = [load_run(r) for r in runs]
+    _check_alike(runs, docs)
+    base = Path(runs[0]).name
+    table = _table(
+        f"{docs[0]['benchmark']}: runs compared with {base}", runs, docs, columns(docs), compare_rows(docs)
+    )
+    bias = bias_rows(docs)
+    if bias is None:
+        return table
+    title = f"{docs[0]['benchmark']}: language bias (Mul.), compared with {base}"
+    return Group(table, _table(title, runs, docs, bias_columns(), bias))

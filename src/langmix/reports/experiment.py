@@ -1,5 +1,6 @@
-"""Rendering of an experiment grid's summary: ``summary.md`` (paper-style table, mean ± std over seeds,
-and the hybrid's tests), the alpha-sweep and heatmap plots, and the terminal tables.
+"""Rendering of an experiment grid's summary: ``summary.md`` (paper-style table with the language-bias
+columns beside rank distance, mean ± std over seeds, and the hybrid's tests), the alpha-sweep, heatmap and
+bias-vs-quality plots, and the terminal tables.
 
 The numbers come from :func:`langmix.experiments.collect.summarize`, itself read back from the runs'
 own ``metrics.json`` / ``per_query.npz``: the summary can be rebuilt at any time.
@@ -18,7 +19,7 @@ from langmix.evaluation.significance import SEED_TEST_NAME, TEST_NAME
 from langmix.experiments.collect import Found, collect, summarize
 from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec
 from langmix.io import write_atomic, write_json
-from langmix.reports.compare import COLUMNS
+from langmix.reports.compare import BIAS_COLUMNS, COLUMNS
 
 
 def _fmt_test(cell: dict) -> str:
@@ -29,8 +30,10 @@ def _fmt_test(cell: dict) -> str:
     return text + ")"
 
 
-def _fmt(cell: dict, key: str) -> str:
-    digits = 1 if key == "rank_distance" else 3
+def _fmt(cell: dict | None, key: str) -> str:
+    if cell is None:
+        return "–"
+    digits = 1 if key in ("rank_distance", "max_rank") else 2 if key.endswith("ratio") else 3
     return (
         f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
         if cell["n"] > 1
@@ -104,19 +107,51 @@ def plot_heatmaps(systems: dict[str, list], names: list[str], title: str) -> byt
     return buffer.getvalue()
 
 
+def plot_bias_quality(block: dict, title: str) -> bytes:
+    """Each system's Mul. mAP against its rank distance (and own-language top-10 share), ± seed std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems, bias = block["systems"], block.get("bias") or {}
+    panels = [("rank_distance", systems, "mean rank distance (lower = less bias)")]
+    if bias:
+        panels.append(("own@10", bias, "own-language share of the top 10 (lower = less bias)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, source, xlabel) in zip(axes[0], panels, strict=True):
+        for name in sorted(source, key=lambda n: (n != BASE, n)):
+            x, y = source[name][key], systems[name]["mul_map"]
+            ax.errorbar(x["mean"], y["mean"], xerr=x["std"], yerr=y["std"], marker="o", capsize=3)
+            ax.annotate(name, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set(xlabel=xlabel, ylabel="Mul. mAP", title=title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _columns(block: dict) -> list[tuple[str, str, str]]:
+    """(source, key, label) of the summary's columns: the headline, then the bias ones if any run has them."""
+    shown = [("systems", k, label) for k, label in COLUMNS]
+    return shown + ([("bias", k, label) for k, label in BIAS_COLUMNS] if block.get("bias") else [])
+
+
+def _cells(block: dict, name: str) -> list[str]:
+    return [_fmt(block[source].get(name, {}).get(key), key) for source, key, _ in _columns(block)]
+
+
 def _table_lines(dataset: str, block: dict) -> list[str]:
-    tables = block["systems"]
+    tables, shown = block["systems"], _columns(block)
     lines = [
         f"## {dataset}",
         "",
-        "| system | seeds | " + " | ".join(c for _, c in COLUMNS) + " |",
-        "|" + "---|" * (len(COLUMNS) + 2),
+        "| system | seeds | " + " | ".join(label for _, _, label in shown) + " |",
+        "|" + "---|" * (len(shown) + 2),
     ]
     for name in sorted(tables, key=lambda n: (n != BASE, n)):
-        row = tables[name]
-        lines.append(
-            f"| {name} | {row['mo_map']['n']} | " + " | ".join(_fmt(row[k], k) for k, _ in COLUMNS) + " |"
-        )
+        lines.append(f"| {name} | {tables[name]['mo_map']['n']} | " + " | ".join(_cells(block, name)) + " |")
     for hybrid, against in ((h, a) for h, a in block["significance"].items() if a):
         lines += [
             "",
@@ -132,9 +167,14 @@ def _table_lines(dataset: str, block: dict) -> list[str]:
     return lines
 
 
-def _plots(config: ExperimentConfig, dataset: str, systems: dict, points: list[dict]) -> list[str]:
+def _plots(config: ExperimentConfig, dataset: str, systems: dict, block: dict) -> list[str]:
     """Write the dataset's plots into the experiment folder; return the markdown lines showing them."""
-    root, lines = Path(config.output_dir), []
+    root, lines, points = Path(config.output_dir), [], block["alpha_sweep"]
+    if len(block["systems"]) > 1:
+        write_atomic(
+            root / f"bias_quality_{dataset}.png", plot_bias_quality(block, f"{config.name}: {dataset}")
+        )
+        lines += ["", f"![bias vs quality](bias_quality_{dataset}.png)"]
     if len(points) > 1:
         write_atomic(
             root / f"alpha_sweep_{dataset}.png", plot_alpha_sweep(points, f"{config.name}: {dataset}")
@@ -168,7 +208,7 @@ def markdown(config: ExperimentConfig, summary: dict, found: Found) -> str:
     ]
     for dataset, block in summary["datasets"].items():
         lines += _table_lines(dataset, block)
-        lines += _plots(config, dataset, found[dataset], block["alpha_sweep"])
+        lines += _plots(config, dataset, found[dataset], block)
     return "\n".join(lines) + "\n"
 
 
@@ -189,10 +229,10 @@ def print_summary(summary: dict, out: Console | None = None) -> None:
     for dataset, block in summary["datasets"].items():
         table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
         table.add_column("system", no_wrap=True)
-        for _, label in COLUMNS:
+        for _, _, label in _columns(block):
             table.add_column(label, justify="right")
-        for name, row in sorted(block["systems"].items(), key=lambda kv: (kv[0] != BASE, kv[0])):
-            table.add_row(name, *(_fmt(row[k], k) for k, _ in COLUMNS))
+        for name in sorted(block["systems"], key=lambda n: (n != BASE, n)):
+            table.add_row(name, *_cells(block, name))
         out.print(table)
         for hybrid, against in block["significance"].items():
             for other, cells in against.items():

@@ -1,4 +1,4 @@
-"""Rendering of a LAReQA run: ``report.md``, the mAP heatmap and the terminal table.
+"""Rendering of a LAReQA run: ``report.md``, the mAP and preference heatmaps and the terminal table.
 
 Everything here reads only the metrics document (:mod:`langmix.evaluation.lareqa_run`), so a report can
 always be re-made from ``metrics.json`` alone and never disagrees with it.
@@ -33,6 +33,70 @@ def language_rows(doc: dict) -> list[list[str]]:
 
 
 COLUMNS = ["lang", *(label for _, label in LAREQA_COLUMNS)]
+
+# report.md's bias table: key in metrics.json "bias", label, digits
+BIAS_COLUMNS = (
+    ("unbiased_share", "unbiased share", 3),
+    ("own@1", "own@1", 3),
+    ("own@1_ratio", "own@1 ÷ unbiased", 2),
+    ("own@10", "own@10", 3),
+    ("own@10_ratio", "own@10 ÷ unbiased", 2),
+    ("max_rank", "Max@R mean", 1),
+    ("max_rank_median", "Max@R median", 1),
+    ("complete@10", "C@10", 3),
+    ("complete@20", "C@20", 3),
+    ("complete@100", "C@100", 3),
+)
+
+
+def bias_lines(doc: dict) -> list[str]:
+    """report.md's language-bias section (none for runs written before the bias metrics)."""
+    bias = doc.get("bias")
+    if not bias:
+        return []
+    lines = [
+        "## Language bias (Mul. setting)",
+        "",
+        "| lang | " + " | ".join(label for _, label, _ in BIAS_COLUMNS) + " |",
+        "|" + "---|" * (len(BIAS_COLUMNS) + 1),
+    ]
+    for lang in [*doc["matrix"]["languages"], "mean"]:
+        cells = [_fmt(bias[key].get(lang), digits) for key, _, digits in BIAS_COLUMNS]
+        lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "own@k = share of the top k in the query's language; unbiased share = share of the pool in that "
+        "language (what a ranker blind to language gives); Max@R = pooled rank of the last relevant "
+        "sentence; C@k = share of questions with every relevant sentence in the top k. Per language, then "
+        "macro mean (Max@R median: per-language medians, then their mean). Definitions: docs/evaluation.md.",
+        "",
+    ]
+    pref = bias["preference"]
+    langs = pref["languages"]
+    lines += [
+        f"## Preference: share of X questions whose Y answer ranks above their X answer (0.5 = none; "
+        f"mean off the diagonal {_fmt(pref['mean'])})",
+        "",
+        "| query X \\ answer Y | " + " | ".join(langs) + " |",
+        "|" + "---|" * (len(langs) + 1),
+    ]
+    for lang, row in zip(langs, pref["share"], strict=True):
+        lines.append(f"| {lang} | " + " | ".join(_fmt(v, 2) for v in row) + " |")
+    return [*lines, "", "![preference](heatmap_preference.png)", ""]
+
+
+def bias_caption(doc: dict) -> str | None:
+    """The terminal's one-line bias summary (macro means), or None for runs without bias metrics."""
+    bias = doc.get("bias")
+    if not bias:
+        return None
+    own = bias["own@10"]["mean"]
+    return (
+        f"bias (Mul.): own@10 {own:.3f} ({bias['own@10_ratio']['mean']:.2f}× unbiased) · "
+        f"Max@R {bias['max_rank']['mean']:.1f} (median {bias['max_rank_median']['mean']:.1f}) · "
+        f"C@10/20/100 {bias['complete@10']['mean']:.3f}/{bias['complete@20']['mean']:.3f}/"
+        f"{bias['complete@100']['mean']:.3f} · Y-above-X {bias['preference']['mean']:.3f}"
+    )
 
 
 def markdown(doc: dict) -> str:
@@ -69,6 +133,8 @@ def markdown(doc: dict) -> str:
     ]
     for lang, row in zip(langs, doc["matrix"]["map"], strict=True):
         lines.append(f"| {lang} | " + " | ".join(_fmt(v) for v in row) + " |")
+    if doc.get("bias"):
+        lines += ["", *bias_lines(doc)[:-1]]
     if d["checksum_mismatches"]:
         lines += [
             "",
@@ -80,7 +146,7 @@ def markdown(doc: dict) -> str:
 
 
 def console_table(doc: dict) -> Table:
-    table = Table(title=f"{doc['benchmark']} · {doc['model']['name']}")
+    table = Table(title=f"{doc['benchmark']} · {doc['model']['name']}", caption=bias_caption(doc))
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "lang" else "right")
     rows = language_rows(doc)
@@ -90,28 +156,34 @@ def console_table(doc: dict) -> Table:
     return table
 
 
-def heatmap_png(doc: dict, metric: str = "map") -> bytes:
+def _heatmap(
+    values: np.ndarray,
+    langs: list[str],
+    title: str,
+    labels: tuple[str, str],
+    style: dict,
+    centre: float | None = None,
+) -> bytes:
+    """A language × language matrix as a PNG, each cell annotated (NaN cells left blank); ``centre``:
+    the middle of a diverging colour map (dark cells far from it get white text)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    langs = doc["matrix"]["languages"]
-    values = np.array(
-        [[np.nan if v is None else v for v in row] for row in doc["matrix"][metric]], dtype=float
-    )
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(langs), 0.8 + 0.55 * len(langs)))
-    image = ax.imshow(values, cmap="viridis", vmin=np.nanmin(values), vmax=np.nanmax(values))
+    image = ax.imshow(values, **style)
     ax.set_xticks(range(len(langs)), langs)
     ax.set_yticks(range(len(langs)), langs)
-    ax.set_xlabel("corpus language")
-    ax.set_ylabel("query language")
-    ax.set_title(f"{doc['benchmark']} {metric} · {doc['model']['name']}", fontsize=9)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title, fontsize=9)
     mid = np.nanmean(values)
     for i in range(len(langs)):
         for j in range(len(langs)):
             if not np.isnan(values[i, j]):
-                color = "white" if values[i, j] < mid else "black"
+                dark = values[i, j] < mid if centre is None else abs(values[i, j] - centre) > 0.3
+                color = "white" if dark else "black"
                 ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -121,7 +193,39 @@ def heatmap_png(doc: dict, metric: str = "map") -> bytes:
     return buffer.getvalue()
 
 
+def _matrix(rows: list[list[float | None]]) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+def heatmap_png(doc: dict, metric: str = "map") -> bytes:
+    """``metric`` per query language × corpus language."""
+    values = _matrix(doc["matrix"][metric])
+    return _heatmap(
+        values,
+        doc["matrix"]["languages"],
+        f"{doc['benchmark']} {metric} · {doc['model']['name']}",
+        ("corpus language", "query language"),
+        {"cmap": "viridis", "vmin": np.nanmin(values), "vmax": np.nanmax(values)},
+    )
+
+
+def preference_png(doc: dict) -> bytes:
+    """The pairwise preference matrix: 0.5 (white) = no preference; red = the query's own language wins."""
+    pref = doc["bias"]["preference"]
+    return _heatmap(
+        _matrix(pref["share"]),
+        pref["languages"],
+        f"{doc['benchmark']}: share of Y answers above the X answer\n{doc['model']['name']}",
+        ("answer language Y", "query language X"),
+        {"cmap": "RdBu", "vmin": 0.0, "vmax": 1.0},
+        centre=0.5,
+    )
+
+
 def report_files(doc: dict) -> dict[str, str | bytes]:
     """The files rendered into a LAReQA run folder (a ``Renderer`` for
     :func:`langmix.evaluation.lareqa_run.write_lareqa_run`)."""
-    return {"heatmap_map.png": heatmap_png(doc), "report.md": markdown(doc)}
+    files = {"heatmap_map.png": heatmap_png(doc), "report.md": markdown(doc)}
+    if doc.get("bias"):
+        files["heatmap_preference.png"] = preference_png(doc)
+    return files
