@@ -8,9 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from tests.helpers import invoke
 
-from langmix.cli import app
 from langmix.evaluation.run_folder import HEADER, load_run
 
 CORPUS = [
@@ -28,14 +27,6 @@ RUNS = {
     "good": {"q1": ["nairobi", "jazz", "mji"], "q2": ["jazz", "mji", "nairobi"], "q3": ["mji", "nairobi"]},
     "poor": {"q1": ["nairobi", "jazz", "mji"], "q2": ["mji", "nairobi", "jazz"], "q3": ["mji", "nairobi"]},
 }
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture

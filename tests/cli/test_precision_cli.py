@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.helpers import invoke
 from typer.testing import CliRunner
 
 from langmix.cli import app
@@ -16,14 +17,6 @@ ROWS = [
     {"_id": "jazz", "title": "Jazz", "text": "Jazz is a music genre from New Orleans.", "lang": "en"},
     {"_id": "mji", "title": "Nairobi", "text": "Nairobi ni mji mkuu wa Kenya.", "lang": "sw"},
 ]
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 from sentence_transformers import SentenceTransformer
+from tests.helpers import toy_lareqa_set
 
-from langmix.data.lareqa import LareqaSet, load_lareqa
+from langmix.data.lareqa import load_lareqa
 from langmix.evaluation.api import LareqaOptions, LareqaRun, encode_lareqa
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
 from langmix.evaluation.lareqa_run import write_lareqa_run
@@ -64,22 +65,6 @@ def test_max_rank_and_preference_hand_cases():
     np.testing.assert_array_equal(pref, [[NAN, 0, NAN, 0.5], [0, NAN, 1, 0.5]])
 
 
-def _toy_set() -> LareqaSet:
-    """2 languages, 2 questions per language (ids a, b), 3 candidates per language."""
-    return LareqaSet(
-        name="toy",
-        languages=("en", "de"),
-        q_text=["qa-en", "qb-en", "qa-de", "qb-de"],
-        q_id=["a", "b", "a", "b"],
-        q_lang=np.array([0, 0, 1, 1]),
-        q_answer=np.array([0, 1, 3, 4]),
-        c_text=["a-en", "b-en", "x-en", "a-de", "b-de", "x-de"],
-        c_lang=np.array([0, 0, 0, 1, 1, 1]),
-        c_paragraph=np.zeros(6, int),
-        paragraphs=["p"],
-    )
-
-
 def _toy_result() -> LareqaResult:
     q = np.array(
         [
@@ -90,7 +75,7 @@ def _toy_result() -> LareqaResult:
         ],
         np.float32,
     )
-    return evaluate_embeddings(_toy_set(), q, np.eye(6, dtype=np.float32))
+    return evaluate_embeddings(toy_lareqa_set(), q, np.eye(6, dtype=np.float32))
 
 
 def test_bias_summary_on_hand_made_pool():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
+from tests.helpers import toy_lareqa_set
 
-from langmix.data.lareqa import LareqaSet, load_lareqa
+from langmix.data.lareqa import load_lareqa
 from langmix.evaluation.lareqa import evaluate_embeddings
 from langmix.evaluation.ranking import multi_relevant_metrics, single_relevant_metrics
 
@@ -99,24 +100,8 @@ def test_multi_relevant_hand_case():
     assert m["rank_distance"][1] == 0
 
 
-def _toy_set() -> LareqaSet:
-    """2 languages, 2 questions per language (ids a, b), 3 candidates per language."""
-    return LareqaSet(
-        name="toy",
-        languages=("en", "de"),
-        q_text=["qa-en", "qb-en", "qa-de", "qb-de"],
-        q_id=["a", "b", "a", "b"],
-        q_lang=np.array([0, 0, 1, 1]),
-        q_answer=np.array([0, 1, 3, 4]),
-        c_text=["a-en", "b-en", "x-en", "a-de", "b-de", "x-de"],
-        c_lang=np.array([0, 0, 0, 1, 1, 1]),
-        c_paragraph=np.zeros(6, int),
-        paragraphs=["p"],
-    )
-
-
 def test_rank_distance_and_settings_on_hand_made_pool():
-    data = _toy_set()
+    data = toy_lareqa_set()
     # question 0 (a, en) scores: a-en 0.9, b-en 0.5, x-en 0.2, a-de 0.4, b-de 0.6, x-de 0.1
     # pooled order: a-en(1) b-de(2) b-en(3) a-de(4) ... -> relevant a-en rank 1, a-de rank 4 -> distance 3
     target = np.array([0.9, 0.5, 0.2, 0.4, 0.6, 0.1], np.float32)

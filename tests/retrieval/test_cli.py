@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
+from tests.helpers import invoke
 
-from langmix.cli import app
 from langmix.data.runfiles import read_trec_run
 from langmix.errors import LangmixError
 
@@ -35,14 +34,6 @@ def beir(tmp_path):
         "query-id\tcorpus-id\tscore\nq1\tnairobi\t1\nq2\tjazz\t1\nq3\tmji\t1\n"
     )
     return root
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_encode_index_search(tmp_path, beir, tiny_model_dir):
