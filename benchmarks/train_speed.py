@@ -1,36 +1,56 @@
-"""Training-speed benchmark of hybrid batching (issue 3).
+"""Training-speed benchmark: hybrid batching (issue 3), and langmix train against a bare loop (issue 11).
 
-Three figures, written to ``--out`` (JSON) and printed:
+Figures, written to ``--out`` (JSON) and printed; ``--parts`` picks them (default: all):
 
-1. **step time**: langmix's hybrid batch plan vs sentence-transformers' stock multi-dataset training
-   (one dataset per language, ``NO_DUPLICATES`` batches, ``PROPORTIONAL`` dataset sampler) — same
-   model, same training rows, same batch size and sequence length, in one process, arms alternated in
-   blocks so a shared machine's load drifts into both. Time per step = wall time between consecutive
-   optimizer steps (data loading + collation + forward/backward + optimizer), median after warm-up.
-   Goal: hybrid / stock <= 1.02.
-2. **sampler cost**: generating 10,000 batch plans (row codes) and 10,000 batches through the
-   DataLoader (rows materialised, no tokenisation), per 10,000 batches.
-3. **peak memory**: peak RSS of a child process that trains steps with a batch of 100 and the cached
-   (GradCache) loss on the model. Goal: <= 8 GB.
+``stock``: **step time** of langmix's hybrid batch plan vs sentence-transformers' stock multi-dataset training
+   (one dataset per language, ``NO_DUPLICATES`` batches, ``PROPORTIONAL`` dataset sampler) — same model, same
+   training rows, same batch size and sequence length, in one process, arms alternated in blocks so a shared
+   machine's load drifts into both. Time per step = wall time between consecutive optimizer steps (data
+   loading + collation + forward/backward + optimizer), median after warm-up. Goal: hybrid / stock <= 1.02.
+   Also the **sampler cost** (10,000 batch plans, and 10,000 batches through the DataLoader) and the data
+   pipeline per batch (sample + rows + tokenise).
+``memory``: **peak RSS** of a child process that trains steps with a batch of 100 and the cached (GradCache)
+   loss on the model. Goal: <= 8 GB.
+``overhead``: **langmix train vs a bare PyTorch InfoNCE loop** on identical batches (the run's own batch plan,
+   same model, max length, batch size, frozen word embeddings), at each ``--precisions`` (fp32, bf16: the
+   trainer's autocast vs ``torch.autocast`` in the loop), arms alternated in blocks; langmix runs through
+   ``langmix.training.train``. Goal: langmix / bare <= 1.15. The bare loop times its phases (tokenise,
+   forward + loss, backward, optimizer); ``--profile`` adds one cProfile'd langmix run per precision and
+   splits its step the same way, plus what the trainer adds (gradient clipping, logging, callbacks, ...).
+``curves``: **validation loss, fp32 vs bf16**, over ``--curve-steps`` steps validated every
+   ``--curve-eval-steps`` (a langmix train run per precision, validation and checkpoints included, so its
+   seconds per step are a whole run's), and ``--noise-seeds`` extra fp32 runs that change only the trainer's
+   seed (dropout; same batches, same held-out ids): the fp32-bf16 gap is read against that seed noise.
 
-    python benchmarks/train_speed.py                       # embedded model, MLQA-R
+    python benchmarks/train_speed.py                       # everything, full size (long: hours on 2 cores)
     python benchmarks/train_speed.py --model PATH --steps 6 --skip-memory
+    # issue 11, full: 200-step curves, validation every 50, 2 seed-noise runs, profile
+    python benchmarks/train_speed.py --parts overhead,curves --threads 1 --steps 20 --warmup-steps 2 \
+        --blocks 2 --profile --curve-steps 200 --curve-eval-steps 50 --noise-seeds 1,2
+    # quick (minutes):
+    python benchmarks/train_speed.py --parts overhead,curves --threads 1 --steps 8 --warmup-steps 2 \
+        --blocks 1 --profile --curve-steps 20 --curve-eval-steps 10
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PARTS = ("stock", "memory", "overhead", "curves")
 
 
 def _data_root(arg: str | None) -> Path:
@@ -246,54 +266,291 @@ def memory_child(a: argparse.Namespace) -> None:
     )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="embedded")
-    p.add_argument("--data-dir", default=None, help="folder holding lareqa/ (default $LANGMIX_DATA_DIR)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-seq-length", type=int, default=64)
-    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--steps", type=int, default=8, help="measured steps per block and arm")
-    p.add_argument("--warmup-steps", type=int, default=2, help="steps per block left out of the timing")
-    p.add_argument("--blocks", type=int, default=2, help="alternating blocks per arm")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--skip-memory", action="store_true")
-    p.add_argument("--memory-steps", type=int, default=2)
-    p.add_argument("--memory-seq-length", type=int, default=128)
-    p.add_argument("--mini-batch-size", type=int, default=16)
-    p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--out", default="runs/bench/train_speed.json")
-    a = p.parse_args()
-    if a.memory_child:
-        if a.threads:
-            import torch
+# ---------------------------------------------------------------- langmix train vs a bare loop (issue 11)
+def _run_config(a: argparse.Namespace, out: Path, **changes):
+    """The ``TrainConfig`` of an overhead / curve run (the run the bare loop copies)."""
+    from langmix.training.config import TrainConfig
 
-            torch.set_num_threads(a.threads)
-        memory_child(a)
-        return
+    base = dict(
+        data=["mlqa-r"],
+        data_root=str(_data_root(a.data_dir)),
+        model=a.model,
+        max_seq_length=a.max_seq_length,
+        batch_size=a.batch_size,
+        freeze_embeddings=a.freeze_embeddings,
+        val_fraction=0.0,
+        eval_steps=10_000,
+        seed=a.seed,
+        threads=a.threads,
+        output_dir=str(out),
+    )
+    return TrainConfig(**{**base, **changes})
 
+
+def plan_batches(config, n: int) -> list[tuple[list[str], list[str]]]:
+    """The first ``n`` batches ``langmix train`` trains on with ``config`` (epoch 0 of its plan), as texts."""
+    from langmix.batching.samplers import ParallelRows
+    from langmix.training.plans import build_plans
+    from langmix.training.setup import load_training_data
+
+    plan, _ = build_plans(config, *load_training_data(config), world_size=1)
+    if n > len(plan):
+        raise SystemExit(f"{n} steps need more than one epoch ({len(plan)} batches)")
+    rows = ParallelRows(plan)
+    batches = []
+    for codes in islice(plan.epoch_codes(0), n):
+        picked = [rows[c] for c in codes]
+        batches.append(([r["anchor"] for r in picked], [r["positive"] for r in picked]))
+    return batches
+
+
+def _now(device) -> float:
+    """Wall time once the device is done (on CPU every op has finished when it returns)."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def bare_loop(a: argparse.Namespace, config, precision: str, steps: int) -> dict[str, list[float]]:
+    """A bare InfoNCE loop over the batches langmix trains on: tokenise (the collator's ``model.preprocess``),
+    forward, loss, backward, AdamW step. No gradient clipping, schedule, logging or checkpoints; bf16 is
+    ``torch.autocast``, which is what the trainer's mixed precision amounts to. Seconds per phase per step."""
     import torch
+    import torch.nn.functional as F
+    from transformers import set_seed
 
-    from langmix.data.parallel import load_squad_parallel
-    from langmix.io import library_versions, write_json
+    from langmix.training.setup import resolve_prompts
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    set_seed(config.seed)
+    model = _load(a)
+    prompts = resolve_prompts(config, model, 0)
+    batches = plan_batches(config, steps)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    device = model.device
+    labels = torch.arange(config.batch_size, device=device)
+    phases: dict[str, list[float]] = {k: [] for k in ("tokenise", "forward_loss", "backward", "optimizer")}
+    model.train()
+    for queries, passages in batches:
+        t0 = _now(device)
+        features = [
+            {k: v.to(device) if hasattr(v, "to") else v for k, v in model.preprocess(texts, prompt=p).items()}
+            for texts, p in ((queries, prompts.get("anchor")), (passages, prompts.get("positive")))
+        ]
+        t1 = _now(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            q, d = (model(f)["sentence_embedding"] for f in features)
+            scores = config.scale * F.normalize(q, dim=-1) @ F.normalize(d, dim=-1).T
+            loss = F.cross_entropy(scores.float(), labels)
+        t2 = _now(device)
+        loss.backward()
+        t3 = _now(device)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        t4 = _now(device)
+        for phase, seconds in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            phases[phase].append(seconds)
+    phases["step"] = [sum(parts) for parts in zip(*phases.values(), strict=True)]
+    return phases
 
-    train_set = load_squad_parallel(_data_root(a.data_dir) / "lareqa" / "mlqa-r")
-    result: dict = {
-        "model": a.model,
-        "data": "mlqa-r (all 1148 ids)",
-        "batch_size": a.batch_size,
-        "max_seq_length": a.max_seq_length,
-        "freeze_embeddings": a.freeze_embeddings,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_start": os.getloadavg(),
-        "versions": library_versions(),
-    }
-    result["sampler_cost_per_10k"] = sampler_cost(train_set, a.batch_size)
+
+def langmix_run(config, profile: bool = False) -> tuple[list[float], list[dict], pstats.Stats | None]:
+    """``langmix.training.train(config)``: step intervals, the log history, and a cProfile if asked."""
+    from langmix.training import train
+
+    timer = _StepTimer()
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    try:
+        result = train(config, callbacks=[timer.callback])
+    finally:
+        if profiler:
+            profiler.disable()
+        shutil.rmtree(config.output_dir, ignore_errors=True)  # checkpoints: ~0.6 GB each
+    return timer.intervals, result.log_history, pstats.Stats(profiler) if profiler else None
+
+
+# Where a langmix step's time goes: (label, file suffix, function) whose cumulative time is that part.
+STEP_PARTS = (
+    ("data: sample, rows, collate + tokenise", "transformers/trainer.py", "get_batch_samples"),
+    ("forward + loss (+ per-kind bookkeeping)", "langmix/training/trainer.py", "compute_loss"),
+    ("backward", "accelerate/accelerator.py", "backward"),
+    ("gradient clipping", "transformers/trainer.py", "_clip_grad_norm"),
+    ("optimizer step", "accelerate/optimizer.py", "step"),
+    ("lr schedule", "torch/optim/lr_scheduler.py", "step"),
+    ("zero_grad", "torch/nn/modules/module.py", "zero_grad"),
+    ("flops count", "transformers/trainer.py", "floating_point_ops"),
+    ("log (per-kind losses, log_history.json)", "langmix/training/trainer.py", "log"),
+    ("callbacks (step begin/end)", "transformers/trainer_callback.py", "on_step_end"),
+    ("callbacks (step begin/end)", "transformers/trainer_callback.py", "on_step_begin"),
+)
+# Paid per validation / checkpoint / run, not per step.
+RUN_PARTS = (
+    ("validation", "transformers/trainer.py", "evaluate"),
+    ("checkpoint saves", "transformers/trainer.py", "_save_checkpoint"),
+)
+EPOCH = ("transformers/trainer.py", "_run_epoch")
+LOOP = ("transformers/trainer.py", "_inner_training_loop")
+
+
+def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float:
+    """Cumulative seconds of ``name`` in a file ending in ``suffix``; the largest where several match (the
+    callback handler's ``on_step_end`` includes the callbacks' own)."""
+    times = [v[3] for (file, _, func), v in stats.stats.items() if func == name and file.endswith(suffix)]
+    return max(times, default=0.0)
+
+
+def _parts(stats: pstats.Stats, parts: tuple[tuple[str, str, str], ...], divide: int = 1) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for label, suffix, name in parts:
+        out[label] = out.get(label, 0.0) + _cumulative(stats, suffix, name) / divide
+    return out
+
+
+def step_breakdown(stats: pstats.Stats, steps: int) -> dict[str, dict[str, float]]:
+    """Where langmix's training loop spends its time (cProfile cumulative times): seconds per step of each
+    part of a step, ``other`` being the epoch loop's own time; and seconds per run of validations,
+    checkpoint saves and the loop's setup / teardown (optimizer, accelerate, loading the best model)."""
+    per_run = _parts(stats, RUN_PARTS)
+    epochs = _cumulative(stats, *EPOCH)
+    per_step = _parts(stats, STEP_PARTS, steps)
+    per_step["other (the epoch loop itself)"] = (epochs - sum(per_run.values())) / steps - sum(
+        per_step.values()
+    )
+    per_step["step total"] = (epochs - sum(per_run.values())) / steps
+    per_run["setup + teardown"] = _cumulative(stats, *LOOP) - epochs
+    return {"per_step_s": per_step, "per_run_s": per_run}
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "mean": statistics.fmean(values), "n": len(values)}
+
+
+def overhead_part(a: argparse.Namespace, tmp: Path) -> dict:
+    """Step time of langmix train vs the bare loop per precision, blocks alternated; the bare phases; the
+    cProfile breakdown of a langmix run if ``--profile``."""
+    steps, w = a.steps + a.warmup_steps, a.warmup_steps
+    times = {p: {"bare": [], "langmix": []} for p in a.precisions}
+    phases: dict[str, dict[str, list[float]]] = {p: {} for p in a.precisions}
+    for block in range(a.blocks):
+        for precision in a.precisions:
+            order = ("bare", "langmix") if block % 2 == 0 else ("langmix", "bare")
+            for arm in order:
+                config = _run_config(
+                    a, tmp / f"{arm}-{precision}-{block}", precision=precision, max_steps=steps
+                )
+                if arm == "bare":
+                    measured = bare_loop(a, config, precision, steps)
+                    for phase, values in measured.items():
+                        phases[precision].setdefault(phase, []).extend(values[w:])
+                    intervals = measured["step"]
+                else:
+                    intervals = langmix_run(config)[0]
+                times[precision][arm].extend(intervals[w:])
+                print(
+                    f"block {block} {precision} {arm}: median {statistics.median(intervals[w:]):.3f}s",
+                    flush=True,
+                )
+    out: dict = {"steps_per_block": a.steps, "warmup_steps": w, "blocks": a.blocks, "per_precision": {}}
+    for precision in a.precisions:
+        bare, lm = _summary(times[precision]["bare"]), _summary(times[precision]["langmix"])
+        out["per_precision"][precision] = {
+            "bare_s": bare,
+            "langmix_s": lm,
+            "ratio_median": lm["median"] / bare["median"],
+            "ratio_mean": lm["mean"] / bare["mean"],
+            "bare_phases_median_s": {k: statistics.median(v) for k, v in phases[precision].items()},
+            "all": times[precision],
+        }
+        print(
+            f"{precision}: langmix {lm['median']:.3f}s / bare {bare['median']:.3f}s per step (median) = "
+            f"{lm['median'] / bare['median']:.3f}; mean {lm['mean'] / bare['mean']:.3f}",
+            flush=True,
+        )
+    if "fp32" in a.precisions and "bf16" in a.precisions:
+        per = out["per_precision"]
+        out["bf16_over_fp32"] = {
+            arm: per["bf16"][f"{arm}_s"]["median"] / per["fp32"][f"{arm}_s"]["median"]
+            for arm in ("bare", "langmix")
+        }
+        print(f"bf16 / fp32 step time: {out['bf16_over_fp32']}", flush=True)
+    if a.profile:
+        out["profile"] = {}
+        for precision in a.precisions:
+            config = _run_config(a, tmp / f"profile-{precision}", precision=precision, max_steps=steps)
+            stats = langmix_run(config, profile=True)[2]
+            breakdown = step_breakdown(stats, steps)
+            out["profile"][precision] = breakdown
+            print(f"profile {precision} ({steps} steps, cProfile on): s per step | s per run", flush=True)
+            for label, seconds in [*breakdown["per_step_s"].items(), *breakdown["per_run_s"].items()]:
+                where = "" if label in breakdown["per_step_s"] else " " * 10
+                print(f"  {label:<45} {where}{seconds:8.4f}", flush=True)
+    return out
+
+
+def _eval_curve(history: list[dict]) -> dict[int, float]:
+    return {int(e["step"]): float(e["eval_loss"]) for e in history if "eval_loss" in e}
+
+
+def _max_gap(x: dict[int, float], y: dict[int, float]) -> float:
+    return max((abs(x[s] - y[s]) for s in x.keys() & y.keys()), default=float("nan"))
+
+
+def curves_part(a: argparse.Namespace, tmp: Path, bare: dict[str, float]) -> dict:
+    """Validation-loss curves per precision over ``--curve-steps``, and fp32 runs that change only the
+    trainer's seed (``trainer_args.seed``: dropout; the plan and held-out ids follow ``seed``). With the
+    bare loop's median step (``bare``, per precision), each whole run's seconds per step over it."""
+    runs = [(p, a.seed) for p in a.precisions] + [("fp32", s) for s in a.noise_seeds]
+    out: dict = {"steps": a.curve_steps, "eval_steps": a.curve_eval_steps, "runs": []}
+    for precision, trainer_seed in runs:
+        config = _run_config(
+            a,
+            tmp / f"curve-{precision}-{trainer_seed}",
+            precision=precision,
+            max_steps=a.curve_steps,
+            val_fraction=a.curve_val_fraction,
+            eval_steps=a.curve_eval_steps,
+            trainer_args={"seed": trainer_seed},
+        )
+        intervals, history, _ = langmix_run(config)
+        runtime = next(e["train_runtime"] for e in history if "train_runtime" in e)
+        run = {
+            "precision": precision,
+            "trainer_seed": trainer_seed,
+            "eval_loss": _eval_curve(history),
+            "train_runtime_s": runtime,
+            "s_per_step_whole_run": runtime / a.curve_steps,  # validation and checkpoints included
+            "step_median_s": statistics.median(intervals),
+            "validation_s": [e["eval_runtime"] for e in history if "eval_runtime" in e],
+        }
+        if precision in bare:
+            run["whole_run_over_bare_step"] = run["s_per_step_whole_run"] / bare[precision]
+        out["runs"].append(run)
+        print(
+            f"curve {precision} seed {trainer_seed}: {run['s_per_step_whole_run']:.3f}s per step "
+            f"(whole run; / bare step {run.get('whole_run_over_bare_step', float('nan')):.3f}), validations "
+            f"{run['validation_s']}s, eval_loss {run['eval_loss']}",
+            flush=True,
+        )
+    curves = {(r["precision"], r["trainer_seed"]): r["eval_loss"] for r in out["runs"]}
+    if ("fp32", a.seed) in curves and ("bf16", a.seed) in curves:
+        out["max_gap_fp32_bf16"] = _max_gap(curves["fp32", a.seed], curves["bf16", a.seed])
+        print(f"max |eval_loss fp32 - bf16|: {out['max_gap_fp32_bf16']:.4f}", flush=True)
+    if a.noise_seeds and ("fp32", a.seed) in curves:
+        out["max_gap_fp32_seeds"] = max(
+            _max_gap(curves["fp32", a.seed], curves["fp32", s]) for s in a.noise_seeds
+        )
+        print(f"max |eval_loss fp32 - fp32 other trainer seed|: {out['max_gap_fp32_seeds']:.4f}")
+    return out
+
+
+# ---------------------------------------------------------------- hybrid vs stock (issue 3)
+def stock_part(a: argparse.Namespace, train_set) -> dict:
+    """Sampler cost, data pipeline and step time of the hybrid plan vs sentence-transformers' stock."""
+    result: dict = {"sampler_cost_per_10k": sampler_cost(train_set, a.batch_size)}
     print(f"sampler: {result['sampler_cost_per_10k']}", flush=True)
     result["data_pipeline"] = pipeline_cost(a, train_set)
     print(f"data pipeline: {result['data_pipeline']}", flush=True)
@@ -334,21 +591,108 @@ def main() -> None:
         f"step time: hybrid {med['hybrid']:.3f}s, stock {med['stock']:.3f}s, ratio {ratio:.3f}; per token "
         f"{per_ktok['hybrid'] / per_ktok['stock']:.3f}"
     )
+    return result
 
-    if not a.skip_memory:
-        cmd = [sys.executable, __file__, "--memory-child", "--model", a.model]
-        if a.threads:
-            cmd += ["--threads", str(a.threads)]
-        cmd += ["--memory-steps", str(a.memory_steps), "--memory-seq-length", str(a.memory_seq_length)]
-        cmd += ["--mini-batch-size", str(a.mini_batch_size)]
-        if a.data_dir:
-            cmd += ["--data-dir", a.data_dir]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            raise SystemExit("memory child failed")
-        result["memory"] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"memory: {result['memory']}")
+
+def memory_part(a: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--memory-child", "--model", a.model]
+    if a.threads:
+        cmd += ["--threads", str(a.threads)]
+    cmd += ["--memory-steps", str(a.memory_steps), "--memory-seq-length", str(a.memory_seq_length)]
+    cmd += ["--mini-batch-size", str(a.mini_batch_size)]
+    if a.data_dir:
+        cmd += ["--data-dir", a.data_dir]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("memory child failed")
+    memory = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"memory: {memory}")
+    return memory
+
+
+def _csv(kind):
+    return lambda text: [kind(v) for v in text.split(",") if v.strip()]
+
+
+def _arguments() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--parts", type=_csv(str), default=list(PARTS), help=f"comma-separated: {', '.join(PARTS)}"
+    )
+    p.add_argument("--model", default="embedded")
+    p.add_argument("--data-dir", default=None, help="folder holding lareqa/ (default $LANGMIX_DATA_DIR)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-seq-length", type=int, default=64)
+    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--steps", type=int, default=8, help="measured steps per block and arm")
+    p.add_argument("--warmup-steps", type=int, default=2, help="steps per block left out of the timing")
+    p.add_argument("--blocks", type=int, default=2, help="alternating blocks per arm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--precisions", type=_csv(str), default=["fp32", "bf16"], help="overhead and curves")
+    p.add_argument("--profile", action="store_true", help="overhead: also one cProfile'd langmix run each")
+    p.add_argument("--curve-steps", type=int, default=200)
+    p.add_argument("--curve-eval-steps", type=int, default=50)
+    p.add_argument("--curve-val-fraction", type=float, default=0.05)
+    p.add_argument(
+        "--noise-seeds", type=_csv(int), default=[], help="curves: fp32 runs with these trainer seeds"
+    )
+    p.add_argument("--skip-memory", action="store_true", help="same as leaving memory out of --parts")
+    p.add_argument("--memory-steps", type=int, default=2)
+    p.add_argument("--memory-seq-length", type=int, default=128)
+    p.add_argument("--mini-batch-size", type=int, default=16)
+    p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--out", default="runs/bench/train_speed.json")
+    a = p.parse_args()
+    unknown = set(a.parts) - set(PARTS)
+    if unknown:
+        p.error(f"unknown --parts {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    if a.skip_memory and "memory" in a.parts:
+        a.parts.remove("memory")
+    return a
+
+
+def main() -> None:
+    a = _arguments()
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    if a.memory_child:
+        memory_child(a)
+        return
+
+    import torch
+
+    from langmix.data.parallel import load_squad_parallel
+    from langmix.io import library_versions, write_json
+    from langmix.models.precision import device_description
+
+    result: dict = {
+        "parts": a.parts,
+        "model": a.model,
+        "data": "mlqa-r (all 1148 ids)",
+        "batch_size": a.batch_size,
+        "max_seq_length": a.max_seq_length,
+        "freeze_embeddings": a.freeze_embeddings,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "hardware": device_description(),
+        "load_average_start": os.getloadavg(),
+        "versions": library_versions(),
+    }
+    if "stock" in a.parts:
+        result.update(stock_part(a, load_squad_parallel(_data_root(a.data_dir) / "lareqa" / "mlqa-r")))
+    with tempfile.TemporaryDirectory() as tmp:
+        if "overhead" in a.parts:
+            result["overhead"] = overhead_part(a, Path(tmp))
+        if "curves" in a.parts:
+            per = result.get("overhead", {}).get("per_precision", {})
+            bare = {p: v["bare_s"]["median"] for p, v in per.items()}
+            result["curves"] = curves_part(a, Path(tmp), bare)
+    if "memory" in a.parts:
+        result["memory"] = memory_part(a)
     result["load_average_end"] = os.getloadavg()
     write_json(a.out, result)
     print(f"wrote {a.out}")

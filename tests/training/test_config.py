@@ -183,3 +183,36 @@ def test_trainer_arguments_come_from_the_fields(tmp_path):
     assert args.output_dir == str(tmp_path / "checkpoints") and args.warmup_steps == 5
     assert args.per_device_train_batch_size == config.batch_size and args.adam_beta2 == 0.98
     assert args.eval_strategy == "no" and args.prompts == {"anchor": "q: "}
+
+
+@pytest.mark.parametrize(
+    ("requested", "native", "bf16", "use_cpu"),
+    [
+        ("fp32", True, False, False),  # fp32 on one CPU process: the arguments it always had
+        ("bf16", False, True, True),  # explicit: passes through; on CPU through use_cpu (autocast)
+        ("auto", True, True, True),  # a CPU with AVX512-BF16 / AMX-BF16
+        ("auto", False, False, False),  # a CPU without: fp32
+    ],
+)
+def test_precision_is_resolved_for_the_trainer_device(
+    tmp_path, monkeypatch, requested, native, bf16, use_cpu
+):
+    import langmix.models.precision as precision
+    import langmix.training.setup as setup
+
+    monkeypatch.setattr(setup, "trainer_device", lambda config: "cpu")
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    config = TrainConfig(output_dir=str(tmp_path), precision=requested)
+    args = training_arguments(config, {}, has_eval=False)
+    assert (args.bf16, args.fp16, args.use_cpu) == (bf16, False, use_cpu)
+    assert load_config(overrides={"precision": requested}).precision == requested  # kept as asked
+
+
+def test_fp16_training_on_cpu_is_refused(tmp_path, monkeypatch):
+    import langmix.training.setup as setup
+
+    monkeypatch.setattr(setup, "trainer_device", lambda config: "cpu")
+    with pytest.raises(LangmixError, match="fp16"):
+        training_arguments(TrainConfig(output_dir=str(tmp_path), precision="fp16"), {}, has_eval=False)
+    with pytest.raises(LangmixError, match="precision must be one of auto, fp32, bf16, fp16"):
+        load_config(overrides={"precision": "fp8"})

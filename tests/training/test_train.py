@@ -287,3 +287,29 @@ def test_composition_is_counted_as_trained_and_survives_a_resume(tmp_path, tiny_
     planned = composition([*plan.epoch_specs(0), *islice(plan.epoch_specs(1), 1)])  # 5 steps: 4 + 1
     assert straight.composition == resumed.composition == {"trained": planned, "plan": plan.describe()}
     assert json.loads((resumed.run_dir / "batch_composition.json").read_text())["trained"] == planned
+
+
+def test_bf16_training_on_cpu_runs_and_saves_a_float32_model(tmp_path, tiny_model_dir, data_dir, monkeypatch):
+    """``--precision bf16`` on a CPU trains through the trainer's own autocast (it used to stop with "Your
+    setup doesn't support bf16/gpu"); the weights, and so the saved model, stay float32."""
+    from langmix.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "bf16-run"
+    argv = ["langmix", "train", "--model", str(tiny_model_dir), "--data-dir", str(data_dir), "--out"]
+    argv += [str(out), "--max-items", "200", "--batch-size", "4", "--max-seq-length", "24"]
+    argv += ["--max-steps", "2", "--val-fraction", "0", "--precision", "bf16", "--set", "logging_steps=1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    info = json.loads((out / "run.json").read_text())
+    assert info["precision"] == "bf16" and info["device"] == "cpu" and info["result"]["global_step"] == 2
+    assert {"device", "cpu", "bf16_native"} <= set(info["hardware"])
+    losses = [e["loss"] for e in json.loads((out / "log_history.json").read_text()) if "loss" in e]
+    assert len(losses) == 2 and all(0 < loss < 100 for loss in losses)
+    model = SentenceTransformer(str(out / "model"), device="cpu")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    start = SentenceTransformer(str(tiny_model_dir), device="cpu").state_dict()
+    moved = [name for name, value in model.state_dict().items() if not torch.equal(value, start[name])]
+    assert moved  # it trained

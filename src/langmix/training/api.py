@@ -3,7 +3,8 @@
 The run folder (``config.output_dir``)::
 
     config.yaml              the resolved configuration (re-run with --config run/config.yaml)
-    run.json                 library versions, data summaries, the batch plan, world size, results
+    run.json                 library versions, device and precision, data summaries, the batch plan,
+                             world size, results
     log_history.json         the trainer's log (loss, loss_mono, loss_cross, eval_loss, lr, ...)
     batch_composition.json   how many batches of each kind / language / dataset were trained on
     checkpoints/             HF checkpoints (resume with resume: auto); the best is kept
@@ -14,8 +15,9 @@ The run folder (``config.output_dir``)::
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from langmix.batching.samplers import BatchPlan
 from langmix.data.parallel import ParallelDataset
 from langmix.errors import LangmixError
 from langmix.io import library_versions, write_atomic, write_json
+from langmix.models.precision import device_description
 from langmix.training.config import TrainConfig
 from langmix.training.plans import build_plans
 from langmix.training.setup import (
@@ -32,6 +35,7 @@ from langmix.training.setup import (
     load_training_data,
     load_training_model,
     resolve_prompts,
+    trained_precision,
     training_arguments,
 )
 
@@ -120,6 +124,8 @@ def _run_info(
         "versions": library_versions(),
         "world_size": args.world_size,
         "device": str(args.device),
+        "hardware": device_description(str(args.device)),  # CPU model / GPU name, native bf16
+        "precision": trained_precision(args),  # config.precision resolved for this device
         "frozen_parameters": frozen,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "prompts": prompts,
@@ -130,8 +136,9 @@ def _run_info(
     }
 
 
-def _evaluator(config: TrainConfig):
-    """The LAReQA evaluator of every validation, if asked (imported late: it loads sentence-transformers)."""
+def _evaluator(config: TrainConfig, precision: str):
+    """The LAReQA evaluator of every validation, if asked (imported late: it loads sentence-transformers);
+    it encodes at the training precision."""
     if not config.lareqa_eval:
         return None
     from langmix.evaluation.in_training import LareqaEvaluator
@@ -141,7 +148,25 @@ def _evaluator(config: TrainConfig):
         max_questions=config.lareqa_max_questions,
         languages=config.lareqa_languages,
         data_root=config.data_root,
+        precision=precision,
     )
+
+
+@contextlib.contextmanager
+def _checkpoint_cards_without_examples(model) -> Iterator[None]:
+    """While training, checkpoints are saved without the model card's usage example: sentence-transformers
+    encodes example sentences for the README of every save (two forward passes, no random draws, nothing
+    else saved depends on them). The final model's card, saved after this, still has it."""
+    card = getattr(model, "model_card_data", None)
+    before = getattr(card, "generate_widget_examples", None)
+    if before is None:
+        yield
+        return
+    card.generate_widget_examples = False
+    try:
+        yield
+    finally:
+        card.generate_widget_examples = before
 
 
 def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> TrainResult:
@@ -167,7 +192,7 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> 
     trainer = HybridTrainer(
         model=model,
         args=args,
-        evaluator=_evaluator(config),
+        evaluator=_evaluator(config, run_info["precision"]),
         loss=build_loss(config, model),
         callbacks=[_log_history_writer(run_dir), *callbacks],
         plan=plans[0],
@@ -175,7 +200,8 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> 
         batch_log_dir=run_dir if config.batch_log else None,
     )
     resume = _resume_path(config)
-    output = trainer.train(resume_from_checkpoint=resume)
+    with _checkpoint_cards_without_examples(model):
+        output = trainer.train(resume_from_checkpoint=resume)
 
     model.max_seq_length = model_info[0]
     trainer.save_model(str(run_dir / "model"))

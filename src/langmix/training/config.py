@@ -31,9 +31,10 @@ import yaml
 
 from langmix.batching.samplers import HYBRID, STRATEGIES, effective_alpha
 from langmix.errors import LangmixError
+from langmix.models.precision import CHOICES as PRECISION_CHOICES
+from langmix.models.precision import DEFAULT_PRECISION
 
 LOSSES = ("mnrl", "cached")
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 Check = Callable[[str, Any], None]
 
@@ -149,7 +150,14 @@ class TrainConfig:
     )
     epochs: float = option(1.0, "training epochs", trainer="num_train_epochs")
     max_steps: int = option(-1, "optimizer steps (> 0 overrides --epochs)", trainer="max_steps")
-    precision: str = option("fp32", "fp32 | bf16 | fp16", choices=PRECISIONS)
+    precision: str = option(
+        DEFAULT_PRECISION,
+        "auto | fp32 | bf16 | fp16: mixed precision by the trainer's autocast (weights and the saved "
+        "model stay fp32); auto: bf16 on a GPU that supports it or a CPU with native bf16, else fp32. "
+        "Default fp32, as the published numbers (to make auto the default: DEFAULT_PRECISION in "
+        "langmix.models.precision)",
+        choices=PRECISION_CHOICES,
+    )
     seed: int = option(42, "seed of the batch plan, the model head and the trainer", trainer="seed")
     val_fraction: float = option(
         0.05,

@@ -13,6 +13,7 @@ from langmix.data.parallel import ParallelDataset, load_parallel, split_validati
 from langmix.errors import LangmixError
 from langmix.models.encoder import resolve_prompt
 from langmix.models.loading import load_model
+from langmix.models.precision import resolve_precision
 from langmix.training.config import TrainConfig
 
 
@@ -103,15 +104,46 @@ def build_loss(config: TrainConfig, model):
     )
 
 
-def _has_accelerator() -> bool:
+def trainer_device(config: TrainConfig) -> str:
+    """The kind of device the trainer will train on, as transformers picks it: ``cpu`` when asked
+    (``trainer_args: {use_cpu: true}``) or when torch sees no accelerator, else the accelerator's."""
     import torch
 
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    if config.trainer_args.get("use_cpu"):
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        return "xpu"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def training_precision(config: TrainConfig) -> str:
+    """``config.precision`` resolved for the trainer's device (``auto`` -> ``fp32`` / ``bf16`` / ``fp16``)."""
+    return resolve_precision(config.precision, trainer_device(config))
+
+
+def _device_arguments(config: TrainConfig) -> dict[str, Any]:
+    """Precision and device: mixed precision is the trainer's own (autocast; weights stay fp32). On CPU the
+    trainer must be told it is on CPU (``use_cpu``) for autocast, and for torchrun's processes (over gloo);
+    an fp32 run on one CPU process is left exactly as it always was."""
+    precision, device = training_precision(config), trainer_device(config)
+    if device == "cpu" and precision == "fp16":  # accelerate would silently train at fp32
+        raise LangmixError("precision fp16: the trainer has no fp16 autocast on CPU; use bf16 or fp32")
+    kwargs: dict[str, Any] = {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if device == "cpu" and (distributed or precision != "fp32"):
+        kwargs["use_cpu"] = True
+        if distributed:
+            kwargs["ddp_backend"] = "gloo"
+    return kwargs
 
 
 def training_arguments(config: TrainConfig, prompts: dict[str, str], has_eval: bool):
     """The trainer arguments of ``config``: the fields that name a ``trainer`` argument as they are, the
-    rest derived here (the run folder layout, precision, warmup, validation), then ``trainer_args``."""
+    rest derived here (the run folder layout, precision and device, warmup, validation), then
+    ``trainer_args``."""
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     kwargs: dict[str, Any] = {
@@ -123,8 +155,6 @@ def training_arguments(config: TrainConfig, prompts: dict[str, str], has_eval: b
         per_device_eval_batch_size=config.batch_size,
         optim="adamw_torch",
         warmup_steps=config.warmup if config.warmup < 1 else int(config.warmup),
-        bf16=config.precision == "bf16",
-        fp16=config.precision == "fp16",
         logging_first_step=True,
         save_strategy="steps",
         save_steps=config.eval_steps,
@@ -137,12 +167,15 @@ def training_arguments(config: TrainConfig, prompts: dict[str, str], has_eval: b
         prompts=prompts or None,
         dataloader_drop_last=True,
         disable_tqdm=False,
+        **_device_arguments(config),
     )
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
-        # torchrun / accelerate launch on CPU: multi-process CPU training over gloo
-        kwargs.update(use_cpu=True, ddp_backend="gloo")
     kwargs.update(config.trainer_args)
     try:
         return SentenceTransformerTrainingArguments(**kwargs)
     except (TypeError, ValueError) as exc:
         raise LangmixError(f"invalid trainer arguments: {exc}") from None
+
+
+def trained_precision(args) -> str:
+    """The precision the trainer runs at, read from its arguments (``trainer_args`` may have set it)."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"

@@ -67,8 +67,8 @@ class HybridTrainer(SentenceTransformerTrainer):
         self.batch_log_dir = Path(batch_log_dir) if batch_log_dir else None
         self.trained = BatchCounts()  # this rank's trained batches, the resumed checkpoint's included
         self._train_sampler: ParallelBatchSampler | None = None
-        self._kind_sums = {mode: torch.zeros(len(KINDS), dtype=torch.float64) for mode in ("train", "eval")}
-        self._kind_counts = {mode: torch.zeros(len(KINDS), dtype=torch.float64) for mode in ("train", "eval")}
+        # (kind index, detached loss) of each batch since the last log, per mode; read at log time
+        self._kind_losses: dict[str, list[tuple[int, torch.Tensor]]] = {"train": [], "eval": []}
         super().__init__(
             *args,
             train_dataset=ParallelRows(plan),
@@ -159,9 +159,7 @@ class HybridTrainer(SentenceTransformerTrainer):
         if meta is not None:
             loss = out[0] if return_outputs else out
             mode = "train" if self.model.training else "eval"
-            k = KINDS.index(meta["kind"])
-            self._kind_sums[mode][k] += float(loss.detach().float().cpu())
-            self._kind_counts[mode][k] += 1
+            self._kind_losses[mode].append((KINDS.index(meta["kind"]), loss.detach()))
             if mode == "train":
                 self.trained.add(
                     meta["kind"], meta["language"], meta["dataset"], meta["qlang"], meta["plang"]
@@ -186,8 +184,7 @@ class HybridTrainer(SentenceTransformerTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if "loss" in logs else "eval" if "eval_loss" in logs else None
         if mode is not None:
-            sums = self._kind_sums[mode].clone()
-            counts = self._kind_counts[mode].clone()
+            sums, counts = self._kind_totals(mode)
             if self.args.world_size > 1:
                 stacked = self.accelerator.reduce(
                     torch.stack([sums, counts]).to(self.args.device), "sum"
@@ -199,6 +196,18 @@ class HybridTrainer(SentenceTransformerTrainer):
                 if counts[k] > 0:
                     logs[f"{prefix}loss_{kind}"] = round(float(sums[k] / counts[k]), 4)
                     logs[f"{prefix}batches_{kind}"] = int(counts[k] / max(1, self.args.world_size))
-            self._kind_sums[mode].zero_()
-            self._kind_counts[mode].zero_()
         return super().log(logs, start_time)
+
+    def _kind_totals(self, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss sums (float64, added batch by batch in training order) and batch counts per kind since the
+        last log. The losses are read off the device here, once per log: reading each in ``compute_loss``
+        made the host wait for every forward pass before it could queue the backward pass."""
+        pending, self._kind_losses[mode] = self._kind_losses[mode], []
+        sums = torch.zeros(len(KINDS), dtype=torch.float64)
+        counts = torch.zeros(len(KINDS), dtype=torch.float64)
+        if pending:
+            values = torch.stack([loss.float() for _, loss in pending]).cpu().tolist()
+            for (k, _), value in zip(pending, values, strict=True):
+                sums[k] += value
+                counts[k] += 1
+        return sums, counts
