@@ -227,13 +227,20 @@ def print_summary(summary: dict, out: Console | None = None) -> None:
     """The summary's tables and the hybrid's tests on the terminal."""
     out = out or Console()
     for dataset, block in summary["datasets"].items():
-        table = Table(title=f"{summary['name']} · {dataset} (mean ± std over seeds)")
-        table.add_column("system", no_wrap=True)
-        for _, _, label in _columns(block):
-            table.add_column(label, justify="right")
-        for name in sorted(block["systems"], key=lambda n: (n != BASE, n)):
-            table.add_row(name, *_cells(block, name))
-        out.print(table)
+        columns = _columns(block)
+        # quality and bias as two tables: together they do not fit a terminal and every number gets cut
+        for source, title in (("systems", "mean ± std over seeds"), ("bias", "language bias, mean ± std")):
+            shown = [(i, label) for i, (src, _, label) in enumerate(columns) if src == source]
+            if not shown:
+                continue
+            table = Table(title=f"{summary['name']} · {dataset} ({title})")
+            table.add_column("system", no_wrap=True)
+            for _, label in shown:
+                table.add_column(label, justify="right")
+            for name in sorted(block["systems"], key=lambda n: (n != BASE, n)):
+                cells = _cells(block, name)
+                table.add_row(name, *(cells[i] for i, _ in shown))
+            out.print(table)
         for hybrid, against in block["significance"].items():
             for other, cells in against.items():
                 parts = ", ".join(f"{s} {c['delta']:+.4f} (p={c['p_value']:.3g})" for s, c in cells.items())
