@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -32,3 +35,13 @@ def toy_lareqa_set() -> LareqaSet:
         c_paragraph=np.zeros(6, int),
         paragraphs=["p"],
     )
+
+
+def write_beir(root: Path, corpus: list[dict], queries: list[dict], qrels: dict[str, str]) -> Path:
+    """A BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/test.tsv`` (query -> relevant doc)."""
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus), encoding="utf-8")
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
+    lines = "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + lines)
+    return root

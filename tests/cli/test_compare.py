@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import invoke
+from tests.helpers import invoke, write_beir
 
 from langmix.evaluation.run_folder import HEADER, load_run
 
@@ -32,13 +32,7 @@ RUNS = {
 @pytest.fixture
 def beir_runs(tmp_path):
     """Two BEIR run folders (``good``, ``poor``), scored from run files: no model needed."""
-    root = tmp_path / "set"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in CORPUS), encoding="utf-8")
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUERIES), encoding="utf-8")
-    (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\tnairobi\t1\nq2\tjazz\t1\nq3\tmji\t1\n"
-    )
+    root = write_beir(tmp_path / "set", CORPUS, QUERIES, {"q1": "nairobi", "q2": "jazz", "q3": "mji"})
     folders = {}
     for name, ranking in RUNS.items():
         runs = tmp_path / f"{name}-runs"

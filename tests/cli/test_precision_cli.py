@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.helpers import invoke
+from tests.helpers import invoke, write_beir
 from typer.testing import CliRunner
 
 from langmix.cli import app
@@ -21,16 +21,11 @@ ROWS = [
 
 @pytest.fixture
 def beir(tmp_path):
-    root = tmp_path / "set"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     queries = [
         {"_id": "q1", "text": "capital of Kenya", "lang": "en"},
         {"_id": "q2", "text": "mji", "lang": "sw"},
     ]
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tnairobi\t1\nq2\tmji\t1\n")
-    return root
+    return write_beir(tmp_path / "set", ROWS, queries, {"q1": "nairobi", "q2": "mji"})
 
 
 def test_evaluate_lareqa_records_precision_and_device(tiny_model_dir, data_dir, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.helpers import invoke
+from tests.helpers import invoke, write_beir
 
 from langmix.data.runfiles import read_trec_run
 from langmix.errors import LangmixError
@@ -21,19 +21,12 @@ ROWS = [
 
 @pytest.fixture
 def beir(tmp_path):
-    root = tmp_path / "set"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     queries = [
         {"_id": "q1", "text": "capital of Kenya", "lang": "en"},
         {"_id": "q2", "text": "music from New Orleans", "lang": "en"},
         {"_id": "q3", "text": "mji mkuu wa Kenya", "lang": "sw"},
     ]
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
-    (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\tnairobi\t1\nq2\tjazz\t1\nq3\tmji\t1\n"
-    )
-    return root
+    return write_beir(tmp_path / "set", ROWS, queries, {"q1": "nairobi", "q2": "jazz", "q3": "mji"})
 
 
 def test_encode_index_search(tmp_path, beir, tiny_model_dir):
