@@ -62,7 +62,7 @@ def test_document_prompt_reaches_lareqa_and_retrieval(tmp_path, doc_model, lareq
     direct = explicit.encode_direct([t for _, t in pairs], "passage")
     np.testing.assert_array_equal(ShardedEmbeddings(tmp_path / "emb").load(), direct)
 
-    queries = encode_queries(doc_model, ["who wrote the odyssey?"])
+    queries = encode_queries(doc_model, ["who wrote the odyssey?"], precision="fp32")
     expected = doc_model.encode(["who wrote the odyssey?"], prompt="query: ", normalize_embeddings=True)
     np.testing.assert_array_equal(queries, expected)
 
@@ -82,7 +82,7 @@ def test_document_prompt_reaches_training(doc_model):
 def test_lareqa_arithmetic_is_kept(tiny_st_model, lareqa_small):
     """Vectors are the model's float32 output normalised in numpy, batch by batch longest first."""
     texts = lareqa_small.q_text
-    vectors, stats = Encoder(tiny_st_model, batch_size=4).encode(texts, "query")
+    vectors, stats = Encoder(tiny_st_model, batch_size=4, precision="fp32").encode(texts, "query")
     unique = list(dict.fromkeys(texts))
     order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
     raw = np.zeros((len(unique), vectors.shape[1]), np.float32)

@@ -73,7 +73,7 @@ def test_auto_on_cuda_is_bf16_where_supported(monkeypatch):
 def test_unknown_precision_is_refused():
     with pytest.raises(LangmixError, match="unknown precision 'int8'; use one of auto, fp32, bf16, fp16"):
         resolve_precision("int8")
-    assert DEFAULT_PRECISION == "fp32"  # the published numbers' precision; flipping it to auto is one line
+    assert DEFAULT_PRECISION == "auto"  # per machine; published fp32 numbers pin --precision fp32
 
 
 def test_device_description_names_the_cpu(cpuinfo):
@@ -101,7 +101,7 @@ TEXTS = [
 
 def test_bf16_encode_is_close_to_fp32_and_leaves_the_model_alone(tiny):
     before = model_fingerprint(tiny)
-    exact, _ = Encoder(tiny, batch_size=2).encode(TEXTS, "passage")
+    exact, _ = Encoder(tiny, batch_size=2, precision="fp32").encode(TEXTS, "passage")
     bf16 = Encoder(tiny, batch_size=2, precision="bf16")
     half, _ = bf16.encode(TEXTS, "passage")
     direct = bf16.encode_direct(TEXTS, "passage")
@@ -115,12 +115,12 @@ def test_bf16_encode_is_close_to_fp32_and_leaves_the_model_alone(tiny):
 
 
 def test_fp32_is_the_model_itself(tiny):
-    encoder = Encoder(tiny)
+    encoder = Encoder(tiny, precision="fp32")
     assert encoder.precision == "fp32" and encoder.runner is tiny
 
 
 def test_cache_never_serves_fp32_vectors_to_bf16(tiny, tmp_path):
-    _, filled = Encoder(tiny, use_cache=True, cache_root=tmp_path).encode(TEXTS, "query")
+    _, filled = Encoder(tiny, use_cache=True, cache_root=tmp_path, precision="fp32").encode(TEXTS, "query")
     assert filled.encoded == len(TEXTS)
     bf16 = Encoder(tiny, use_cache=True, cache_root=tmp_path, precision="bf16")
     half, stats = bf16.encode(TEXTS, "query")
@@ -128,20 +128,20 @@ def test_cache_never_serves_fp32_vectors_to_bf16(tiny, tmp_path):
     again, stats = Encoder(tiny, use_cache=True, cache_root=tmp_path, precision="bf16").encode(TEXTS, "query")
     assert stats.from_cache == len(TEXTS)
     np.testing.assert_array_equal(again, half)
-    _, stats = Encoder(tiny, use_cache=True, cache_root=tmp_path).encode(TEXTS, "query")
+    _, stats = Encoder(tiny, use_cache=True, cache_root=tmp_path, precision="fp32").encode(TEXTS, "query")
     assert (stats.from_cache, stats.encoded) == (len(TEXTS), 0)  # and fp32 still finds its own
 
 
 def test_precision_is_part_of_an_encoded_corpus(tiny, tmp_path):
     pairs = [(f"d{i}", text) for i, text in enumerate(TEXTS)]
-    exact = encode_corpus(tiny, pairs, tmp_path / "fp32", dtype="float32")
+    exact = encode_corpus(tiny, pairs, tmp_path / "fp32", dtype="float32", precision="fp32")
     assert "precision" not in exact.embeddings.meta  # fp32 folders are as they always were
     half = encode_corpus(tiny, pairs, tmp_path / "bf16", dtype="float32", precision="bf16", shard_size=2)
     assert half.embeddings.meta["precision"] == "bf16"
     vectors = np.concatenate([a for _, a in half.embeddings.iter_shards()])
     assert (vectors * np.asarray(exact.embeddings.shard_array(0))).sum(axis=1).min() > 0.99
     with pytest.raises(LangmixError, match="precision"):  # a bf16 folder is not resumed at fp32
-        encode_corpus(tiny, pairs, tmp_path / "bf16", dtype="float32", shard_size=2)
+        encode_corpus(tiny, pairs, tmp_path / "bf16", dtype="float32", shard_size=2, precision="fp32")
 
 
 def test_a_model_without_weights_runs_at_fp32_only():
