@@ -36,7 +36,9 @@ def test_evaluate_lareqa_records_precision_and_device(tiny_model_dir, data_dir, 
     assert doc["model"]["precision"] == "bf16" and doc["options"]["precision"] == "bf16"
     assert {"device", "bf16_native"} <= set(doc["device"]) and doc["device"]["device"] == "cpu"
     assert "encoded at bf16 on" in (out / "report.md").read_text()
-    invoke(*args, "--data-dir", data_dir, "--max-length", 32, "--out", tmp_path / "fp32")
+    invoke(
+        *args, "--data-dir", data_dir, "--max-length", 32, "--out", tmp_path / "fp32", "--precision", "fp32"
+    )
     assert json.loads((tmp_path / "fp32" / "metrics.json").read_text())["model"]["precision"] == "fp32"
     assert "(bf16)" in invoke("compare", tmp_path / "fp32", out).output  # told apart in comparisons
 
@@ -83,8 +85,13 @@ def test_demo_and_experiment_pass_precision_on(monkeypatch, tmp_path, data_dir):
     monkeypatch.setattr(demo_cli, "ensure", lambda *a, **k: data_dir)
     monkeypatch.setattr(demo_cli, "run_experiment_config", lambda config, **k: seen.append(config))
     invoke("demo", "--out", tmp_path / "demo", "--precision", "auto")
-    invoke("demo", "--out", tmp_path / "demo")
-    assert [(c.train["precision"], c.eval_precision) for c in seen] == [("auto", "auto"), ("fp32", "fp32")]
+    invoke("demo", "--out", tmp_path / "demo", "--precision", "fp32")
+    invoke("demo", "--out", tmp_path / "demo2")  # the default: auto for both
+    assert [(c.train["precision"], c.eval_precision) for c in seen] == [
+        ("auto", "auto"),
+        ("fp32", "fp32"),
+        ("auto", "auto"),
+    ]
 
     config = tmp_path / "grid.yaml"
     config.write_text("name: g\ntrain: {data: [mlqa-r]}\neval_precision: bf16\n")

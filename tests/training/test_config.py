@@ -99,7 +99,7 @@ def test_every_field_is_a_documented_flag_and_the_old_flags_still_work(monkeypat
 
     seen = {}
 
-    def fake_train(config):
+    def fake_train(config, **kwargs):
         seen["config"] = config
         comp = {"by_kind": {"mono": 0, "cross": 0}}
         return SimpleNamespace(

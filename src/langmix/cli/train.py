@@ -96,11 +96,11 @@ def train_command(**params: Any) -> None:
     overrides.update(parse_set(set_))
     cfg: TrainConfig = load_config(config, overrides)
     console.print(
-        f"[bold]langmix train[/] {cfg.strategy} (alpha {cfg.alpha}) · data {', '.join(cfg.data)} · "
-        f"model {cfg.model} → {cfg.output_dir}",
+        f"[bold]langmix train[/] {cfg.strategy} (alpha {cfg.alpha}) · data {escape(', '.join(cfg.data))} · "
+        f"model {escape(cfg.model)} → {escape(cfg.output_dir)}",
         highlight=False,
     )
-    result = train(cfg)
+    result = train(cfg, notice=lambda line: console.print(f"note: {line}", markup=False, highlight=False))
     if result.process_index != 0:
         return
     comp = result.composition["trained"]
@@ -111,7 +111,11 @@ def train_command(**params: Any) -> None:
         f"{'-' if result.best_metric is None else f'{result.best_metric:.4f}'}",
         highlight=False,
     )
-    console.print(f"model: {result.model_dir}  (SentenceTransformer('{result.model_dir}'))", highlight=False)
+    console.print(
+        f"model: {result.model_dir}  (SentenceTransformer('{result.model_dir}'))",
+        markup=False,
+        highlight=False,
+    )
 
 
 train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]

@@ -21,12 +21,20 @@ Found = dict[str, dict[str, list[RunRecord]]]  # dataset -> system -> one record
 
 
 def collect(runner: ExperimentRunner) -> Found:
-    """``dataset -> system -> [(spec, metrics doc, per-query arrays)]`` for every finished run."""
+    """``dataset -> system -> [(spec, metrics doc, per-query arrays)]`` for every run finished with the
+    experiment's current settings; one made with others (``--summary-only`` after an edit) is left out and
+    reported, never summarised as if it were current."""
     out: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for spec in grid(runner.config):
         for dataset in runner.config.evaluate:
             folder = runner.eval_dir(spec, dataset)
             if not (folder / "metrics.json").is_file():
+                continue
+            if not runner.current(spec, dataset):
+                runner.log(
+                    f"[{spec.name}] {dataset}: made with other settings than the experiment's now; left out "
+                    "of the summary (run the experiment to redo it)"
+                )
                 continue
             with np.load(folder / "per_query.npz") as npz:
                 per_query = {k: npz[k] for k in npz.files}

@@ -1,8 +1,9 @@
 """A grid of training runs (strategies x alpha x temperature x seed), each followed by LAReQA evaluation.
 
-Each training runs as its own process through a configurable launcher (``python -m langmix`` here,
-``torchrun --nproc_per_node 8 -m langmix`` on a GPU box); evaluation runs in this process. A run
-whose outputs exist is skipped, so an interrupted grid resumes where it stopped.
+Each training runs as its own process through a known launcher (``python`` here, ``torchrun
+--nproc-per-node 8`` on a GPU box: :mod:`langmix.experiments.launcher`); evaluation runs in this process. A
+run is skipped only when it finished *with the same settings* (:mod:`langmix.experiments.identity`): an
+interrupted grid resumes where it stopped, an edited one redoes what the edit changed.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,25 @@ from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.run_folder import Renderer
-from langmix.io import write_atomic
+from langmix.experiments.identity import FileDigests, lareqa_files, part_hash, training_data_identity
+from langmix.experiments.launcher import launch_command
+from langmix.io import write_atomic, write_json
+from langmix.locks import FolderLock
+from langmix.models.cache import model_fingerprint
 from langmix.models.loading import load_model, model_display_name
-from langmix.models.precision import CHOICES, DEFAULT_PRECISION
+from langmix.models.precision import CHOICES, DEFAULT_PRECISION, resolve_precision
 from langmix.progress import SILENT, ProgressSink
-from langmix.training.config import validate_train_block
+from langmix.training.config import (
+    POSITIVE_INT,
+    check_value,
+    coerce,
+    identity_options,
+    load_config,
+    parse_as,
+    validate_train_block,
+)
+from langmix.training.identity import differences, is_finished
+from langmix.training.setup import training_precision
 
 BASE = "base"
 
@@ -54,56 +69,117 @@ class ExperimentConfig:
     # precision of every evaluation (auto | fp32 | bf16 | fp16); training's own is train.precision
     eval_precision: str = DEFAULT_PRECISION
     include_base: bool = True  # the untrained model as a reference row
-    launcher: list[str] = field(default_factory=lambda: [sys.executable, "-m", "langmix"])
+    # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
+    launcher: str | list[str] = "python"
 
     def validate(self) -> ExperimentConfig:
-        """Check every field; the ``train`` block by the training configuration's own rules (its values
-        stay as written: the training process parses them again from train.yaml)."""
-        try:
-            validate_train_block(self.train)
-            for strategy in self.strategies:
-                effective_alpha(strategy, self.alpha)
-            for a in self.alpha_sweep:
-                effective_alpha("hybrid", a)
-        except LangmixError as exc:
-            raise LangmixError(f"experiment {self.name}: {exc}") from None
+        """Check every field (an error names the key; :func:`load_experiment` adds the file). The ``train``
+        block by the training configuration's own rules, the launcher by the known launchers'."""
+        _keyed("train", lambda: validate_train_block(self.train))
+        for key, values in (
+            ("strategies", self.strategies),
+            ("seeds", self.seeds),
+            ("evaluate", self.evaluate),
+        ):
+            if not values:
+                raise LangmixError(f"{key}: give at least one")
+        for key, values in (
+            ("strategies", self.strategies),
+            ("seeds", self.seeds),
+            ("temperatures", self.temperatures or []),
+            ("alpha_sweep", self.alpha_sweep),
+        ):
+            _no_repeats(key, values)
+        for strategy in self.strategies:
+            _keyed("strategies", lambda s=strategy: effective_alpha(s, self.alpha))
+        for a in self.alpha_sweep:
+            _keyed("alpha_sweep", lambda a=a: effective_alpha("hybrid", a))
+        for t in self.temperatures or []:
+            check_value("temperature", t)
+        for seed in self.seeds:
+            check_value("seed", seed)
         for name in self.evaluate:
             if name not in LAREQA_BENCHMARKS:
-                raise LangmixError(f"experiment {self.name}: cannot evaluate on {name!r}")
-        if not self.seeds:
-            raise LangmixError(f"experiment {self.name}: no seeds")
+                raise LangmixError(
+                    f"evaluate: cannot evaluate on {name!r} (known: {', '.join(LAREQA_BENCHMARKS)})"
+                )
+        for key in ("eval_max_questions", "eval_batch_size", "eval_max_length"):
+            POSITIVE_INT(key, getattr(self, key))
         if self.eval_precision not in CHOICES:
-            raise LangmixError(
-                f"experiment {self.name}: eval_precision {self.eval_precision!r} is not one of "
-                f"{', '.join(CHOICES)}"
-            )
+            raise LangmixError(f"eval_precision {self.eval_precision!r} is not one of {', '.join(CHOICES)}")
+        launch_command(self.launcher)
         return self
 
     def temperature_axis(self) -> list[float]:
         """The grid's temperatures: ``temperatures``, else the train block's one (default 0.05)."""
-        return self.temperatures or [self.train.get("temperature", 0.05)]
+        return self.temperatures or [coerce("temperature", self.train.get("temperature", 0.05))]
+
+
+def _keyed(key: str, check: Callable[[], Any]) -> None:
+    """Run ``check``; its LangmixError names ``key`` first (``train: batch_size must be ...``)."""
+    try:
+        check()
+    except LangmixError as exc:
+        raise LangmixError(f"{key}: {exc}") from None
+
+
+def _no_repeats(key: str, values: Iterable[Any]) -> None:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise LangmixError(f"{key}: {value!r} is listed twice (a run would be counted twice)")
+        seen.add(value)
+
+
+_HINTS = typing.get_type_hints(ExperimentConfig)
+
+
+def _typed(raw: dict[str, Any]) -> dict[str, Any]:
+    """The file's values as their fields' types (``seeds: 5`` -> error naming ``seeds``)."""
+    out = {}
+    for key, value in raw.items():
+        if key == "launcher":  # a string or a list; launch_command checks its form
+            out[key] = value
+        elif key == "train":
+            if not isinstance(value, dict):
+                raise LangmixError(f"train: expected a mapping of training options, got {value!r}")
+            out[key] = {**value}
+        else:
+            out[key] = parse_as(key, _HINTS[key], value)
+    return out
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """An experiment file (plus ``--set`` overrides), each value parsed as its key's type and checked; every
+    problem is one line naming the file and the key."""
     path = Path(path)
     if not path.is_file():
         raise LangmixError(f"{path}: experiment config not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise LangmixError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
-        raise LangmixError(f"{path}: not valid YAML: {exc}") from None
+        raise LangmixError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise LangmixError(f"{path}: expected a mapping of key: value")
     for key, value in (overrides or {}).items():
         if key.startswith("train."):  # --set train.max_steps=100 reaches into the shared train block
-            raw.setdefault("train", {})[key.removeprefix("train.")] = value
+            if not isinstance(raw.setdefault("train", {}), dict):
+                raise LangmixError(f"{path}: train: expected a mapping of training options")
+            raw["train"][key.removeprefix("train.")] = value
         else:
             raw[key] = value
     known = set(ExperimentConfig.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise LangmixError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+            f"{path}: unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(known))}"
         )
-    return ExperimentConfig(**raw).validate()
+    try:
+        return ExperimentConfig(**_typed(raw)).validate()
+    except LangmixError as exc:
+        raise LangmixError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -152,7 +228,7 @@ def grid(config: ExperimentConfig) -> list[RunSpec]:
 
 
 class ExperimentRunner:
-    """Trains and evaluates each run of the grid that has not finished yet."""
+    """Trains and evaluates each run of the grid that has not finished with the current settings."""
 
     def __init__(
         self,
@@ -165,12 +241,17 @@ class ExperimentRunner:
     ):
         """``render`` makes each evaluation's report files (the CLI passes
         :func:`langmix.reports.lareqa.report_files`); without it a run folder holds its numbers only."""
-        self.config = config.validate()
+        _keyed(f"experiment {config.name}", config.validate)
+        self.config = config
+        self.launcher = launch_command(config.launcher)
         self.root = Path(config.output_dir)
         self.data_root = data_root
         self.progress = progress
         self.log = log
         self.render = render
+        self._digests = FileDigests()
+        self._model_identity: str | None = None
+        self._identities: dict[RunSpec, dict[str, Any]] = {}
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.root / "runs" / spec.name
@@ -184,8 +265,7 @@ class ExperimentRunner:
         return str(self.run_dir(spec) / "train" / "model")
 
     def trained(self, spec: RunSpec) -> bool:
-        info = self.run_dir(spec) / "train" / "run.json"
-        return spec.strategy == BASE or (info.is_file() and "result" in json.loads(info.read_text()))
+        return spec.strategy == BASE or is_finished(self.run_dir(spec) / "train")
 
     def evaluated(self, spec: RunSpec) -> bool:
         return all((self.eval_dir(spec, d) / "metrics.json").is_file() for d in self.config.evaluate)
@@ -205,10 +285,103 @@ class ExperimentRunner:
             cfg.setdefault("data_root", str(self.data_root))
         return cfg
 
+    # ---------------------------------------------------------------- identity before reuse
+    def identity(self, spec: RunSpec) -> dict[str, Any]:
+        """What this run is: its ``train`` part and one ``eval`` part per dataset (:mod:`.identity`), as JSON
+        stores it (so that it compares equal to a recorded one)."""
+        if spec not in self._identities:
+            if self._model_identity is None:
+                self._model_identity = model_fingerprint(load_model(self.model_name(BASE_SPEC)))
+            train: dict[str, Any] = {"model": self._model_identity}
+            if spec.strategy != BASE:
+                cfg = load_config(None, self.train_config(spec))
+                data_root = cfg.data_root or self.data_root
+                train = {
+                    "options": identity_options(cfg),
+                    "data": {
+                        name: digest
+                        for source in cfg.data
+                        for name, digest in training_data_identity(source, data_root, self._digests).items()
+                    },
+                    **train,
+                    "precision": training_precision(cfg),
+                }
+            evals = {}
+            for dataset in self.config.evaluate:
+                root, files = lareqa_files(dataset, self.data_root)
+                evals[dataset] = {
+                    "languages": self.config.eval_languages,
+                    "max_questions": self.config.eval_max_questions,
+                    "max_length": self.config.eval_max_length,
+                    "precision": resolve_precision(self.config.eval_precision),
+                    "data": self._digests.of_files(root, files),
+                }
+            self._identities[spec] = json.loads(json.dumps({"train": train, "eval": evals}))
+        return self._identities[spec]
+
+    def recorded(self, spec: RunSpec) -> dict[str, Any] | None:
+        """The identity recorded in the run folder (None: none, or unreadable)."""
+        try:
+            doc = json.loads((self.run_dir(spec) / "identity.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def current(self, spec: RunSpec, dataset: str) -> bool:
+        """Whether ``dataset``'s evaluation of ``spec`` on disk was made with the current settings."""
+        recorded, expected = self.recorded(spec) or {}, self.identity(spec)
+        return (
+            recorded.get("train") == expected["train"]
+            and (recorded.get("eval") or {}).get(dataset) == expected["eval"][dataset]
+        )
+
+    def _set_aside(self, folder: Path, label: str) -> Path:
+        stale = self.root / "stale"
+        stale.mkdir(parents=True, exist_ok=True)
+        target = stale / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        folder.rename(target)
+        return target
+
+    def reconcile(self, spec: RunSpec) -> None:
+        """Move what was made with other settings to ``stale/`` (one line each, naming what differs), then
+        record what this run is. What is left in the run folder is this run's, finished or not."""
+        expected, recorded = self.identity(spec), self.recorded(spec)
+        run_dir = self.run_dir(spec)
+        if run_dir.exists() and (recorded is None or recorded.get("train") != expected["train"]):
+            aside = self._set_aside(run_dir, spec.name)
+            self.log(
+                f"[{spec.name}] made with other settings ({_why(recorded, expected, 'train')}): "
+                f"rerunning; the earlier run is now in {aside}"
+            )
+            recorded = None
+        evals = dict((recorded or {}).get("eval") or {})
+        for dataset, part in expected["eval"].items():
+            folder = self.eval_dir(spec, dataset)
+            if folder.exists() and evals.get(dataset) != part:
+                aside = self._set_aside(folder, f"{spec.name}-{dataset}")
+                why = _why({"eval": evals.get(dataset) or {}}, {"eval": part}, "eval", dataset in evals)
+                self.log(
+                    f"[{spec.name}] {dataset} evaluated with other settings ({why}): re-evaluating; "
+                    f"the earlier evaluation is now in {aside}"
+                )
+            evals[dataset] = part
+        record = {"train": expected["train"], "eval": evals}
+        record["hash"] = {
+            "train": part_hash(record["train"]),
+            "eval": {d: part_hash(p) for d, p in evals.items()},
+        }
+        if record != recorded:
+            write_json(run_dir / "identity.json", record)
+
+    # ---------------------------------------------------------------- the work
     def train(self, spec: RunSpec) -> None:
         cfg_path = self.run_dir(spec) / "train.yaml"
         write_atomic(cfg_path, yaml.safe_dump(self.train_config(spec), sort_keys=False))
-        cmd = [*self.config.launcher, "train", "--config", str(cfg_path)]
+        cmd = [*self.launcher, "train", "--config", str(cfg_path)]
         self.log(f"[{spec.name}] training: {' '.join(cmd)}")
         env = dict(os.environ)
         if self.data_root is not None:
@@ -244,17 +417,29 @@ class ExperimentRunner:
             write_lareqa_run(run, info, target, render=self.render)
 
     def run(self) -> dict[str, str]:
-        """Run every unfinished cell; return ``{run name: "skipped" | "done"}``."""
+        """Run every cell not finished with the current settings; ``{run name: "skipped" | "done"}``."""
         status = {}
         start = time.perf_counter()
-        for spec in grid(self.config):
-            if self.evaluated(spec):
-                status[spec.name] = "skipped"
-                self.log(f"[{spec.name}] finished earlier: skipped")
-                continue
-            if not self.trained(spec):
-                self.train(spec)
-            self.evaluate(spec)
-            status[spec.name] = "done"
+        with FolderLock(self.root, "experiment"):  # a second run of this grid waits, then reuses this one's
+            for spec in grid(self.config):
+                self.reconcile(spec)
+                if self.evaluated(spec):
+                    status[spec.name] = "skipped"
+                    self.log(f"[{spec.name}] finished earlier with the same settings: skipped")
+                    continue
+                if not self.trained(spec):
+                    self.train(spec)
+                self.evaluate(spec)
+                status[spec.name] = "done"
         self.log(f"grid finished in {time.perf_counter() - start:.0f} s")
         return status
+
+
+BASE_SPEC = RunSpec(BASE, None, None, None)
+
+
+def _why(recorded: dict[str, Any] | None, expected: dict[str, Any], part: str, known: bool = True) -> str:
+    """What differs in one identity part, for the one line that says why a run is redone."""
+    if recorded is None or not known:
+        return "no recorded settings: made by an older langmix, or not finished"
+    return "; ".join(differences(recorded.get(part) or {}, expected[part])) or "settings changed"

@@ -4,30 +4,37 @@ The run folder (``config.output_dir``)::
 
     config.yaml              the resolved configuration (re-run with --config run/config.yaml)
     run.json                 library versions, device and precision, data summaries, the batch plan,
-                             world size, results
+                             world size, the run's identity (what a resume must match: training.identity),
+                             and ``result`` (written last: the run is finished when it is there)
     log_history.json         the trainer's log (loss, loss_mono, loss_cross, eval_loss, lr, ...)
     batch_composition.json   how many batches of each kind / language / dataset were trained on
     checkpoints/             HF checkpoints (resume with resume: auto); the best is kept
     model/                   the final model (the best checkpoint by validation loss), loads with
-                             SentenceTransformer(path)
+                             SentenceTransformer(path); saved aside and moved in as a whole
     batches.rank<r>.jsonl    with batch_log: every trained batch (ids, languages), per rank
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langmix.batching.samplers import BatchPlan
 from langmix.data.parallel import ParallelDataset
-from langmix.errors import LangmixError
 from langmix.io import library_versions, write_atomic, write_json
+from langmix.locks import FolderLock
+from langmix.models.cache import model_fingerprint
 from langmix.models.precision import device_description
+from langmix.training.checkpoints import resume_from
 from langmix.training.config import TrainConfig
+from langmix.training.identity import claim_run_folder, run_identity
 from langmix.training.plans import build_plans
 from langmix.training.setup import (
     build_loss,
@@ -40,6 +47,8 @@ from langmix.training.setup import (
 )
 
 __all__ = ["TrainResult", "build_plans", "load_training_data", "train"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,19 +76,6 @@ def _log_history_writer(run_dir: Path):
                 write_json(run_dir / "log_history.json", state.log_history)
 
     return LogHistoryWriter()
-
-
-def _resume_path(config: TrainConfig) -> str | None:
-    if not config.resume:
-        return None
-    if config.resume == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        folder = Path(config.output_dir) / "checkpoints"
-        return get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if not Path(config.resume).is_dir():
-        raise LangmixError(f"resume: checkpoint folder {config.resume} not found")
-    return str(config.resume)
 
 
 def _seeded_model(config: TrainConfig, model) -> tuple[Any, tuple[int, int]]:
@@ -169,25 +165,77 @@ def _checkpoint_cards_without_examples(model) -> Iterator[None]:
         card.generate_widget_examples = before
 
 
-def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> TrainResult:
-    """Fine-tune ``config.model`` (or ``model``) on parallel data with the configured batching."""
-    from langmix.training.trainer import HybridTrainer
+@dataclass
+class _Prepared:
+    """Everything a run is built from, made before its folder is touched (so a refusal writes nothing)."""
 
-    config.validate()
-    start = time.perf_counter()
-    run_dir = Path(config.output_dir)
+    config: TrainConfig
+    sets: tuple[list[ParallelDataset], list[ParallelDataset]]
+    model: Any
+    model_info: tuple[int, int]  # the model's own max length, frozen parameters
+    prompts: dict[str, str]
+    args: Any  # SentenceTransformerTrainingArguments
+    plans: tuple[BatchPlan, BatchPlan | None]
+    identity: dict[str, Any]
+
+    @property
+    def main(self) -> bool:
+        return self.args.process_index == 0
+
+
+def _prepare(config: TrainConfig, model) -> _Prepared:
     sets = load_training_data(config)
     model, model_info = _seeded_model(config, model)
     prompts = resolve_prompts(config, model, config.hard_negatives)
     args = training_arguments(config, prompts, has_eval=bool(sets[1]))
     plans = build_plans(config, *sets, args.world_size)
+    identity = run_identity(
+        config, [*sets[0], *sets[1]], model_fingerprint(model), trained_precision(args), args.world_size
+    )
+    return _Prepared(config, sets, model, model_info, prompts, args, plans, identity)
 
-    main = args.process_index == 0
-    run_info = _run_info(config, args, model, sets, plans, prompts, model_info)
+
+def train(
+    config: TrainConfig,
+    *,
+    callbacks: Sequence[Any] = (),
+    model=None,
+    notice: Callable[[str], None] = logger.warning,
+) -> TrainResult:
+    """Fine-tune ``config.model`` (or ``model``) on parallel data with the configured batching.
+
+    The output folder is locked (a second training there waits for the first) and claimed before anything
+    is written (:func:`~langmix.training.identity.claim_run_folder`): another run there is refused without
+    ``overwrite``, a resume of a run made with other settings is refused, and a resume starts from the
+    newest *complete* checkpoint (``notice`` gets one line per torn one set aside)."""
+    config.validate()
+    start = time.perf_counter()
+    run = _prepare(config, model)
+    with FolderLock(config.output_dir, "training run") if run.main else contextlib.nullcontext():
+        return _train(run, callbacks, notice, start)
+
+
+def _train(
+    run: _Prepared, callbacks: Sequence[Any], notice: Callable[[str], None], start: float
+) -> TrainResult:
+    from langmix.training.trainer import HybridTrainer
+
+    config, args, model, main = run.config, run.args, run.model, run.main
+    run_dir = Path(config.output_dir)
+    # the main process claims the folder and sets torn checkpoints aside first; the others then find the
+    # same checkpoint (a refusal on the main process ends the job)
+    with args.main_process_first(local=False, desc="claiming the run folder"):
+        if main:
+            claim_run_folder(run_dir, config, run.identity)
+        resume = resume_from(config.resume, run_dir / "checkpoints", notice=notice, main=main)
+    run_info = {
+        **_run_info(config, args, model, run.sets, run.plans, run.prompts, run.model_info),
+        "identity": run.identity,
+    }
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / "config.yaml", config.to_yaml())
-        write_json(run_dir / "run.json", run_info)
+        write_json(run_dir / "run.json", run_info)  # no "result": unfinished until the end
 
     trainer = HybridTrainer(
         model=model,
@@ -195,16 +243,15 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> 
         evaluator=_evaluator(config, run_info["precision"]),
         loss=build_loss(config, model),
         callbacks=[_log_history_writer(run_dir), *callbacks],
-        plan=plans[0],
-        eval_plan=plans[1],
+        plan=run.plans[0],
+        eval_plan=run.plans[1],
         batch_log_dir=run_dir if config.batch_log else None,
     )
-    resume = _resume_path(config)
     with _checkpoint_cards_without_examples(model):
-        output = trainer.train(resume_from_checkpoint=resume)
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
-    model.max_seq_length = model_info[0]
-    trainer.save_model(str(run_dir / "model"))
+    model.max_seq_length = run.model_info[0]
+    _save_model(trainer, run_dir / "model", main=main)
     state = trainer.state
     result = TrainResult(
         run_dir=run_dir,
@@ -216,13 +263,28 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = (), model=None) -> 
         runtime_s=time.perf_counter() - start,
         process_index=args.process_index,
         log_history=list(state.log_history),
-        composition={"trained": trainer.trained_composition(), "plan": plans[0].describe()},
+        composition={"trained": trainer.trained_composition(), "plan": run.plans[0].describe()},
     )
     if main:
-        _finish_run_folder(result, run_info, resume)
+        _finish_run_folder(result, run_info, str(resume) if resume else None)
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
     return result
+
+
+def _save_model(trainer, target: Path, *, main: bool) -> None:
+    """Save the final model into a temporary sibling, then put it in place as a whole: ``model/`` is always
+    one complete model (the old one until the new one is saved), never a half-written mix."""
+    partial = target.with_name(f".{target.name}.partial")
+    if main and partial.exists():
+        shutil.rmtree(partial)
+    trainer.save_model(str(partial))  # every process: the save may gather sharded weights
+    if trainer.args.world_size > 1:
+        trainer.accelerator.wait_for_everyone()
+    if main:
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
 
 
 def _finish_run_folder(result: TrainResult, run_info: dict[str, Any], resume: str | None) -> None:

@@ -29,7 +29,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 
 from langmix.batching.composition import BatchCounts
 from langmix.batching.samplers import CROSS, MONO, BatchPlan, ParallelBatchSampler, ParallelRows
-from langmix.io import write_json
+from langmix.io import write_atomic, write_json
 from langmix.training.collator import BATCH_KEY, ParallelCollator
 
 KINDS = (MONO, CROSS)
@@ -85,7 +85,29 @@ class HybridTrainer(SentenceTransformerTrainer):
         self.trained = BatchCounts()
         if isinstance(resume_from_checkpoint, str):
             self.trained = self._checkpoint_counts(resume_from_checkpoint)
+            self._trim_batch_log(resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _trim_batch_log(self, checkpoint: str) -> None:
+        """Keep the batch log's records up to the checkpoint's step: the batches a killed run trained after
+        its last (complete) checkpoint are trained again, and must not be logged twice. A line cut by the
+        kill goes too."""
+        if self.batch_log_dir is None:
+            return
+        path = self.batch_log_dir / f"batches.rank{self.args.process_index}.jsonl"
+        if not path.is_file():
+            return
+        step = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))[
+            "global_step"
+        ]
+        kept = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line + "\n")
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        write_atomic(path, "".join(kept))
 
     def _checkpoint_counts(self, checkpoint: str) -> BatchCounts:
         path = counts_file(checkpoint, self.args.process_index)
