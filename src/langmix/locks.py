@@ -99,7 +99,13 @@ class FolderLock:
         if self._fd is not None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:
+            if not self.target.is_dir():
+                raise
+            self.path = self.target / ".lock"  # a folder this user may write inside a read-only parent
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             _lock(fd, self)
             os.ftruncate(fd, 0)

@@ -29,13 +29,14 @@ def brute_force(corpus: np.ndarray, queries: np.ndarray, k: int):
 
 
 def write_shards(folder, x: np.ndarray, shard_size: int, dtype: str = "float16"):
-    writer = ShardWriter(folder, dim=x.shape[1], dtype=dtype, shard_size=shard_size)
-    for start in range(0, len(x), shard_size):
-        shard = writer.open_shard()
-        block = x[start : start + shard_size]
-        shard.append([f"doc{i}" for i in range(start, start + len(block))], block)
-        writer.commit(shard)
-    writer.finish()
+    with ShardWriter(folder, dim=x.shape[1], dtype=dtype, shard_size=shard_size) as writer:
+        for start in range(0, len(x), shard_size):
+            shard = writer.open_shard()
+            block = x[start : start + shard_size]
+            ids = [f"doc{i}" for i in range(start, start + len(block))]
+            shard.append(ids, block, [f"text of {i}" for i in ids])
+            writer.commit(shard)
+        writer.finish()
     from langmix.retrieval.shards import ShardedEmbeddings
 
     return ShardedEmbeddings(folder)
@@ -103,10 +104,10 @@ def test_save_and_load(tmp_path):
 
 
 def test_incomplete_embeddings_are_refused(tmp_path):
-    writer = ShardWriter(tmp_path / "emb", dim=4, shard_size=2)
-    shard = writer.open_shard()
-    shard.append(["a", "b"], np.eye(2, 4, dtype=np.float32))
-    writer.commit(shard)
+    with ShardWriter(tmp_path / "emb", dim=4, shard_size=2) as writer:
+        shard = writer.open_shard()
+        shard.append(["a", "b"], np.eye(2, 4, dtype=np.float32), ["text a", "text b"])
+        writer.commit(shard)
     from langmix.retrieval.shards import ShardedEmbeddings
 
     with pytest.raises(LangmixError, match="encoding is not finished"):

@@ -31,7 +31,7 @@ import numpy as np
 
 from langmix.errors import LangmixError
 from langmix.models.cache import FLUSH_EVERY, EmbeddingCache, cache_for, model_fingerprint, text_key
-from langmix.models.precision import DEFAULT_PRECISION, at_precision, model_device, resolve_precision
+from langmix.models.precision import DEFAULT_PRECISION, at_precision, resolve_for_model
 from langmix.progress import SILENT, Advance, ProgressSink
 
 KINDS = ("query", "passage")
@@ -106,8 +106,9 @@ class Encoder:
         prompts: per-kind overrides of the model's prompts (``{"passage": ""}`` = no passage prompt); a kind
             not given uses :func:`resolve_prompt`'s rule.
         normalize: L2-normalise the vectors (default).
-        use_cache: read and extend the on-disk cache in :meth:`encode` (keyed by ``fingerprint``, computed
-            from the weights on first use when not given, and by the precision).
+        use_cache: read and extend the on-disk cache in :meth:`encode` (keyed by ``fingerprint``, the model's
+            full identity: :func:`~langmix.models.cache.model_fingerprint`, computed on first use when not
+            given; and by the precision and the prompt).
         progress: where :meth:`encode` reports texts done.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`langmix.models.precision`); resolved for
             the model's device on creation, so ``encoder.precision`` is what runs. Other than the model's
@@ -132,7 +133,7 @@ class Encoder:
     _runner: EncodingModel | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.precision = resolve_precision(self.precision, model_device(self.model))
+        self.precision = resolve_for_model(self.precision, self.model)
 
     @property
     def runner(self) -> EncodingModel:

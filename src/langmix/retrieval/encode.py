@@ -4,6 +4,12 @@ Memory during :func:`encode_corpus` is one chunk of texts and embeddings (``chun
 per passage for the duplicate-id check, whatever the corpus size: passages are streamed from an iterator,
 embeddings stream to the shard files (see :mod:`langmix.retrieval.shards`). Prompts, batching, precision and
 the model call are :class:`langmix.models.encoder.Encoder`'s.
+
+Finished work is reused only when it is the same work: the manifest records the model's identity
+(:func:`~langmix.models.cache.model_fingerprint`: weights, tokenizer, modules, prompts, max length), the
+precision, prompt, normalisation, dtype and shard size, and every shard the hash of the passages it holds. A
+rerun re-reads the corpus (no model runs for finished shards) and refuses, naming the passages, when their
+ids or texts changed since; a corpus edited in place is never served its old embeddings.
 """
 
 from __future__ import annotations
@@ -19,11 +25,20 @@ import numpy as np
 
 from langmix.data.beir import Passage
 from langmix.errors import DataError
+from langmix.models.cache import fingerprint_or_none
 from langmix.models.encoder import Encoder as TextEncoder
 from langmix.models.encoder import EncodingModel
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink, absolute
-from langmix.retrieval.shards import DEFAULT_SHARD_SIZE, DuplicateIdChecker, ShardedEmbeddings, ShardWriter
+from langmix.retrieval.shards import (
+    DEFAULT_SHARD_SIZE,
+    ContentDigest,
+    DuplicateIdChecker,
+    ShardedEmbeddings,
+    ShardWriter,
+)
+
+CHANGED = "the corpus changed since the shards were written (use --overwrite to start again)"
 
 
 def encode_queries(
@@ -72,30 +87,62 @@ def _as_pairs(passages: Iterable[Passage | tuple[str, str]]) -> Iterator[tuple[s
 
 
 def _skip_finished(
-    pairs: Iterator[tuple[str, str]], embeddings: ShardedEmbeddings, checker: DuplicateIdChecker, source: str
+    pairs: Iterator[tuple[str, str]],
+    embeddings: ShardedEmbeddings,
+    checker: DuplicateIdChecker,
+    source: str,
+    report: Callable[[int], None],
 ) -> None:
-    """Consume the already-encoded prefix of the corpus, checking it is the one the shards hold."""
+    """Consume the already-encoded prefix of the corpus, checking that it is, passage by passage, the one the
+    shards were made from: the same ids (named when they differ) and the same texts (by content hash).
+    ``report`` gets the passages checked so far (a rerun over a large corpus takes a while)."""
     position = 0
     for info in embeddings.shards:
         ids = embeddings.shard_ids(info)
+        content = ContentDigest()
         for expected in ids:
             got = next(pairs, None)
             if got is None:
                 raise DataError(
                     source,
                     f"the corpus ends at passage {position} but the existing shards hold "
-                    f"{len(embeddings)} passages; it changed since they were written "
-                    "(use --overwrite to start again)",
+                    f"{len(embeddings)} passages; {CHANGED}",
                 )
             if got[0] != expected:
                 raise DataError(
                     source,
-                    f"passage {position + 1} is {got[0]!r} but shard {info.stem} holds "
-                    f"{expected!r} there: the corpus changed since the shards were written "
-                    "(use --overwrite to start again)",
+                    f"passage {position + 1} is {got[0]!r} but shard {info.stem} holds {expected!r} there: "
+                    f"{CHANGED}",
                 )
+            content.update(got[:1], got[1:])
             position += 1
+        if content.hexdigest() != info.content:
+            first = position - info.n + 1
+            raise DataError(
+                source,
+                f"the text of a passage among {first}-{position} (shard {info.stem}, ids {info.first_id!r}"
+                f" to {info.last_id!r}) is not the one encoded there: {CHANGED}",
+            )
         checker.add_finished(ids)
+        report(position)
+
+
+def _check_complete(
+    pairs: Iterator[tuple[str, str]],
+    embeddings: ShardedEmbeddings,
+    checker: DuplicateIdChecker,
+    source: str,
+    report: Callable[[int], None],
+) -> None:
+    """A complete folder is reused only for exactly its corpus: every passage the same, none added."""
+    _skip_finished(pairs, embeddings, checker, source, report)
+    extra = next(pairs, None)
+    if extra is not None:
+        raise DataError(
+            source,
+            f"passage {len(embeddings) + 1} ({extra[0]!r}) is not in the finished embeddings, which hold "
+            f"{len(embeddings)} passages: {CHANGED}",
+        )
 
 
 def encode_corpus(
@@ -135,8 +182,10 @@ def encode_corpus(
         devices: e.g. ``["cpu", "cpu"]`` or ``["cuda:0", "cuda:1"]``: encode with sentence-transformers'
             multi-process pool (started and stopped here); ``pool``: an already started pool.
         meta: extra facts recorded in the manifest (model name, ...). Resuming with other facts is refused.
-        progress: a task ``label`` advanced by passages done (finished shards included) out of ``total``
-            (the corpus size, when known).
+            The model's identity is recorded as ``fingerprint``
+            (:func:`~langmix.models.cache.model_fingerprint`) unless ``meta`` already holds it.
+        progress: a task ``label`` advanced by passages done (finished shards, checked against the corpus,
+            included) out of ``total`` (the corpus size, when known).
         precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (:mod:`langmix.models.precision`); the resolved
             one other than fp32 is recorded in the manifest (:func:`precision_meta`).
 
@@ -158,25 +207,26 @@ def encode_corpus(
         **precision_meta(encoder.precision),
         **(meta or {}),
     }
-    writer = ShardWriter(
+    if "fingerprint" not in manifest_meta and (fingerprint := fingerprint_or_none(model)) is not None:
+        manifest_meta["fingerprint"] = fingerprint
+    with ShardWriter(
         out_dir, dim=encoder.dim, dtype=dtype, shard_size=shard_size, meta=manifest_meta, overwrite=overwrite
-    )
-    n_resumed = writer.n_done
-    with progress.task(label, total) as advance:
-        report = absolute(advance)
-        if writer.complete:
-            report(n_resumed)
-            return EncodeResult(writer.folder, n_resumed, n_resumed, 0, len(writer.shards), 0.0)
-        pairs = _as_pairs(passages)
-        checker = DuplicateIdChecker(writer.folder, source)
-        if writer.shards:
-            _skip_finished(pairs, ShardedEmbeddings(writer.folder), checker, source)
-        report(n_resumed)
-        with encoder.multi_process(devices, pool) as active_pool:
-            _encode_stream(encoder, pairs, writer, checker, active_pool, chunk_size, report)
-    if writer.n_done == 0:
-        raise DataError(source, "no passages to encode")
-    writer.finish()
+    ) as writer:
+        n_resumed = writer.n_done
+        with progress.task(label, total) as advance:
+            report = absolute(advance)
+            pairs = _as_pairs(passages)
+            checker = DuplicateIdChecker(writer.folder, source)
+            if writer.complete:
+                _check_complete(pairs, ShardedEmbeddings(writer.folder), checker, source, report)
+                return EncodeResult(writer.folder, n_resumed, n_resumed, 0, len(writer.shards), 0.0)
+            if writer.shards:
+                _skip_finished(pairs, ShardedEmbeddings(writer.folder), checker, source, report)
+            with encoder.multi_process(devices, pool) as active_pool:
+                _encode_stream(encoder, pairs, writer, checker, active_pool, chunk_size, report)
+        if writer.n_done == 0:
+            raise DataError(source, "no passages to encode")
+        writer.finish()
     return EncodeResult(
         writer.folder,
         writer.n_done,
@@ -211,7 +261,8 @@ def _encode_stream(
                 ids = [doc_id for doc_id, _ in batch]
                 checker.check(ids, shard, done)
                 texts = [text for _, text in batch]
-                shard.append(ids, encoder.encode_direct(texts, "passage", pool=pool, chunk_size=worker_chunk))
+                vectors = encoder.encode_direct(texts, "passage", pool=pool, chunk_size=worker_chunk)
+                shard.append(ids, vectors, texts)
                 done += len(batch)
                 report(done)
             if shard.n and (shard.n == writer.shard_size or not batch):

@@ -6,7 +6,13 @@ Index folder layout::
 
     index.faiss     the faiss index (faiss.write_index)
     ids.npy         doc id of each row, fixed-width UTF-8 bytes (memory-mapped on load)
-    index.json      kind and parameters, rows, dim, the embeddings folder and its meta (model, prompt, ...)
+    index.json      kind and parameters, rows, dim, the embeddings folder, its meta (model identity, prompt,
+                    precision, ...) and identity, and ``files``: the size and sha256 of the two files above
+
+The folder is written whole or not at all: built in a hidden sibling named after the writing process, fsynced,
+then renamed into place (:func:`langmix.io.atomic_folder`), one writer at a time
+(:class:`langmix.locks.FolderLock`). Loading checks every file against ``files``, so a folder that was
+damaged or assembled from two builds is one error naming the file, never wrong hits.
 
 Kinds:
     ``flat``  exact search (``IndexFlatIP``); float32 in memory: 4 * dim bytes per passage.
@@ -27,12 +33,15 @@ from typing import Any
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.io import atomic_path, write_json
+from langmix.io import atomic_folder, file_digest, write_json
+from langmix.locks import FolderLock
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.shards import ShardedEmbeddings
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 INDEX_FORMAT = "langmix-index/1"
+INDEX_FILES = ("index.faiss", "ids.npy")
+REBUILD = "rebuild it with `langmix index`"
 
 
 def _faiss():
@@ -153,29 +162,98 @@ class SearchIndex:
         return scores, positions
 
     def save(self, folder: str | Path) -> Path:
+        """Write the index folder as a whole (see the module docstring); an existing one is replaced."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        with atomic_path(folder / "index.faiss") as tmp:
-            faiss.write_index(self.index, str(tmp))
-        with atomic_path(folder / "ids.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, np.asarray(self.ids))
-        write_json(folder / "index.json", self.info)  # last: its presence means the folder is complete
+        with FolderLock(folder, "index folder"):
+            _check_replaceable(folder)
+            files = self._write(folder, faiss)
+        self.info = {**self.info, "files": files}
         self.folder = folder
         return folder
 
+    def _write(self, folder: Path, faiss: Any) -> dict[str, Any]:
+        with atomic_folder(folder) as build:
+            faiss.write_index(self.index, str(build / "index.faiss"))
+            with open(build / "ids.npy", "wb") as f:
+                np.save(f, np.asarray(self.ids))
+            files = {name: file_digest(build / name) for name in INDEX_FILES}
+            write_json(build / "index.json", {**self.info, "files": files})
+        return files
+
     @classmethod
-    def load(cls, folder: str | Path) -> SearchIndex:
+    def load(cls, folder: str | Path, *, verify: bool = True) -> SearchIndex:
+        """Open an index folder, checking each file's size and (``verify``, default) sha256 against
+        ``index.json``: a damaged or torn folder raises :class:`DataError` naming the file."""
         folder = Path(folder)
-        info_path = folder / "index.json"
-        if not info_path.is_file():
-            raise DataError(folder, "no index.json: not an index folder written by `langmix index`")
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        if info.get("format") != INDEX_FORMAT:
-            raise DataError(info_path, f"not a {INDEX_FORMAT} index description")
-        index = _faiss().read_index(str(folder / "index.faiss"))
-        ids = np.load(folder / "ids.npy", mmap_mode="r")
+        info = _read_info(folder)
+        for name in INDEX_FILES:
+            _check_file(folder / name, info["files"].get(name), verify)
+        try:
+            index = _faiss().read_index(str(folder / "index.faiss"))
+        except RuntimeError as exc:
+            raise DataError(folder / "index.faiss", f"unreadable faiss index ({exc}); {REBUILD}") from None
+        try:
+            ids = np.load(folder / "ids.npy", mmap_mode="r")
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(folder / "ids.npy", f"unreadable ({exc}); {REBUILD}") from None
+        if index.ntotal != len(ids) or index.ntotal != info.get("n"):
+            raise DataError(
+                folder, f"{index.ntotal} rows, {len(ids)} ids, index.json says {info.get('n')}; {REBUILD}"
+            )
         return cls(index, ids, info, folder)
+
+
+def _check_replaceable(folder: Path) -> None:
+    """An existing ``folder`` is replaced as a whole, so it must be an index folder (or empty): never a
+    folder of the user's other files given as ``--out`` by mistake."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise LangmixError(f"{folder}: exists and is not a folder; give a folder path for the index")
+    others = sorted(
+        p.name for p in folder.iterdir() if p.name not in (*INDEX_FILES, "index.json") and p.name[:1] != "."
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise LangmixError(
+            f"{folder}: holds files that are not part of an index ({shown}); an index folder is replaced "
+            "as a whole, so give a new or empty folder"
+        )
+
+
+def _read_info(folder: Path) -> dict[str, Any]:
+    info_path = folder / "index.json"
+    if not info_path.is_file():
+        raise DataError(folder, "no index.json: not an index folder written by `langmix index`")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(info_path, f"unreadable index description ({exc}); {REBUILD}") from None
+    if not isinstance(info, dict) or info.get("format") != INDEX_FORMAT:
+        raise DataError(info_path, f"not a {INDEX_FORMAT} index description")
+    if not isinstance(info.get("files"), dict):
+        raise DataError(
+            info_path,
+            f"written by an earlier langmix without file checksums, so it may mix two builds; {REBUILD}",
+        )
+    return info
+
+
+def _check_file(path: Path, recorded: Any, verify: bool) -> None:
+    """Refuse a file that is not the one ``index.json`` lists (missing, another size or content)."""
+    if not isinstance(recorded, dict):
+        raise DataError(path, f"not listed in index.json; {REBUILD}")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(path, f"missing from the index folder; {REBUILD}") from None
+    if size != recorded.get("size"):
+        raise DataError(path, f"{size} bytes, index.json says {recorded.get('size')}: damaged; {REBUILD}")
+    if verify and file_digest(path)["sha256"] != recorded.get("sha256"):
+        raise DataError(
+            path, f"its sha256 is not the one index.json records: damaged or from another build; {REBUILD}"
+        )
 
 
 def ids_array(ids: list[str]) -> np.ndarray:
@@ -209,6 +287,8 @@ def _source(
             "embeddings": str(embeddings.folder.resolve()),
             "meta": embeddings.meta,
             "dtype": embeddings.dtype,
+            "embeddings_identity": embeddings.identity,
+            "corpus_sha256": embeddings.corpus_sha256,
         }
         doc_ids = embeddings.ids() if ids is None else ids
         return _Source(
@@ -284,6 +364,13 @@ def build_index(
         for block in source.blocks(block_rows):
             index.add(block)
             advance(len(block))
+    if (
+        isinstance(embeddings, ShardedEmbeddings)
+        and ShardedEmbeddings(embeddings.folder).identity != (source.facts["embeddings_identity"])
+    ):
+        raise LangmixError(
+            f"{embeddings.folder}: the embeddings were rewritten while they were being indexed; index again"
+        )
     info = {
         "format": INDEX_FORMAT,
         "kind": config.kind,

@@ -2,60 +2,111 @@
 
 Layout of an embeddings folder (plain files, so each stage can run on another machine)::
 
-    manifest.json        format, dim, dtype, shard_size, meta (model, prompt, ...), finished shards, complete
+    manifest.json        format, dim, dtype, shard_size, meta (model identity, prompt, precision, ...),
+                         finished shards (each with the hash of its passages and its file sizes),
+                         corpus_sha256 and complete once every shard is written
     shard-00000.npy      (n, dim) float16 or float32, row i = passage i of the shard (np.load(mmap_mode="r"))
     shard-00000.ids      n lines, the doc id of each row (UTF-8)
     ...
 
-Writes are atomic per shard: rows and ids stream into hidden ``.shard-XXXXX.*.tmp`` files (memory stays one
-chunk, whatever the shard size), and only a complete shard is renamed into place and added to the manifest.
-An interrupted run leaves the finished shards; :class:`ShardWriter` cleans the temporary files and resumes
-after the last finished shard. Doc ids are checked for duplicates across the whole corpus with 8 bytes of
+Writes are atomic per shard: rows and ids stream into hidden temporaries named after the writing process
+(memory stays one chunk, whatever the shard size), and only a complete, fsynced shard is renamed into place
+and added to the manifest. One process writes a folder at a time (:class:`langmix.locks.FolderLock`, held
+for a writer's life): a second one waits, then resumes or finds the work done, and stale temporaries are
+only ever removed under the lock.
+
+What was encoded is recorded by content, not by path: each shard stores the sha256 of its passages (ids and
+texts, in order), so a resumed or repeated run re-reads the corpus and reuses a shard only when the same
+passages produced it; the model's identity, prompt, precision, normalisation, dtype and shard size are in
+the manifest and must match too. A finished shard whose files are missing, truncated or unreadable is
+reported and encoded again. Doc ids are checked for duplicates across the whole corpus with 8 bytes of
 memory per passage (64-bit hashes; a hash hit is confirmed against the id files before it is reported).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.io import write_json
+from langmix.io import fsync_dir, remove_stale, write_json
+from langmix.locks import FolderLock, is_stale, temp_tag
 
 FORMAT = "langmix-embeddings/1"
 MANIFEST = "manifest.json"
 DTYPES = ("float16", "float32")
 DEFAULT_SHARD_SIZE = 100_000
+RERUN = "run `langmix encode` again on this folder to rebuild it"
+# meta recorded for people, not compared: the corpus is identified by its content (each shard's hash), so
+# the same corpus moved elsewhere still resumes and reuses its index
+INFORMATIONAL_META = ("corpus",)
+
+log = logging.getLogger(__name__)
 
 
 def shard_stem(index: int) -> str:
     return f"shard-{index:05d}"
 
 
+class ContentDigest:
+    """sha256 of a sequence of passages (id and text, length-prefixed, in order): what a shard was made
+    from, independent of where the corpus file lives."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def update(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        for doc_id, text in zip(ids, texts, strict=True):
+            for part in (doc_id.encode("utf-8"), text.encode("utf-8")):
+                self._digest.update(len(part).to_bytes(8, "little"))
+                self._digest.update(part)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class ShardInfo:
+    """A finished shard as the manifest lists it. ``content`` (:class:`ContentDigest` of its passages) and
+    the file sizes are None in folders written before langmix recorded them."""
+
     index: int
     n: int
     first_id: str
     last_id: str
+    content: str | None = None
+    npy_size: int | None = None
+    ids_size: int | None = None
 
     @property
     def stem(self) -> str:
         return shard_stem(self.index)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "n": self.n, "first_id": self.first_id, "last_id": self.last_id}
+        return asdict(self)
+
+
+def corpus_digest(shards: Sequence[ShardInfo]) -> str | None:
+    """sha256 over the shards' content hashes: the identity of the whole encoded corpus (None when a shard
+    does not record its content)."""
+    if any(s.content is None for s in shards):
+        return None
+    digest = hashlib.sha256()
+    for info in shards:
+        digest.update(f"{info.n}:{info.content}\n".encode())
+    return digest.hexdigest()
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
-    import json
-
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -73,48 +124,104 @@ def read_ids(path: Path) -> list[str]:
         return [line.rstrip("\n") for line in f]
 
 
-def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of a ``.npy`` file, reading only its header."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         read = (
             np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         )
         shape, _, dtype = read(f)
-    return shape, dtype
+        return shape, dtype, f.tell()
+
+
+def shard_problem(folder: Path, info: ShardInfo, dim: int, dtype: str) -> str | None:
+    """Why the files of a finished shard cannot be used (missing, truncated, unreadable, another shape),
+    or None when they are whole. Reads only sizes and the ``.npy`` header."""
+    npy, ids = folder / f"{info.stem}.npy", folder / f"{info.stem}.ids"
+    sizes = {}
+    for path, recorded in ((npy, info.npy_size), (ids, info.ids_size)):
+        try:
+            sizes[path] = path.stat().st_size
+        except FileNotFoundError:
+            return f"{path.name} is missing"
+        if recorded is not None and sizes[path] != recorded:
+            return f"{path.name} is {sizes[path]} bytes, the manifest says {recorded}"
+    try:
+        shape, found, header = _npy_header(npy)
+    except (OSError, ValueError, EOFError) as exc:
+        return f"{npy.name} is unreadable ({' '.join(str(exc).split())})"
+    if shape != (info.n, dim) or found != np.dtype(dtype):
+        return f"{npy.name} holds {shape} {found}, the manifest says ({info.n}, {dim}) {dtype}"
+    expected = header + info.n * dim * np.dtype(dtype).itemsize
+    if sizes[npy] != expected:
+        return f"{npy.name} is {sizes[npy]} bytes, {expected} expected for ({info.n}, {dim}) {dtype}"
+    return None
 
 
 class ShardedEmbeddings:
-    """Read side of an embeddings folder: memory-mapped shards, their ids, blocks for indexing."""
+    """Read side of an embeddings folder: memory-mapped shards, their ids, blocks for indexing.
+
+    Each shard's files are checked (sizes, header) before they are first read, so a truncated or missing
+    shard is one error naming it, never a numpy traceback or rows from a damaged file.
+    """
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.manifest = _read_manifest(self.folder)
-        self.dim: int = int(self.manifest["dim"])
-        self.dtype: str = self.manifest["dtype"]
-        self.shards = [ShardInfo(**s) for s in self.manifest["shards"]]
+        try:
+            self.dim: int = int(self.manifest["dim"])
+            self.dtype: str = self.manifest["dtype"]
+            self.shards = [ShardInfo(**s) for s in self.manifest["shards"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(self.folder / MANIFEST, f"malformed manifest ({exc}); {RERUN}") from None
         self.meta: dict[str, Any] = self.manifest.get("meta", {})
+        self._checked: set[int] = set()
 
     @property
     def complete(self) -> bool:
         return bool(self.manifest.get("complete"))
 
+    @property
+    def corpus_sha256(self) -> str | None:
+        """The content hash of every passage encoded (:func:`corpus_digest`); None in older folders."""
+        return corpus_digest(self.shards)
+
+    @property
+    def identity(self) -> str:
+        """sha256 of what these embeddings are: settings, meta (model identity, prompt, precision) and every
+        shard with its content hash and file sizes. An index records it to be reused only on a match."""
+        facts = {key: self.manifest.get(key) for key in ("format", "dim", "dtype", "shard_size")}
+        facts["meta"] = _compared(self.meta)
+        facts["complete"] = self.complete
+        facts["shards"] = [s.as_dict() for s in self.shards]
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
     def __len__(self) -> int:
         return sum(s.n for s in self.shards)
 
-    def shard_array(self, shard: ShardInfo | int) -> np.ndarray:
+    def _info(self, shard: ShardInfo | int) -> ShardInfo:
         info = self.shards[shard] if isinstance(shard, int) else shard
-        path = self.folder / f"{info.stem}.npy"
-        array = np.load(path, mmap_mode="r")
-        if array.shape != (info.n, self.dim):
-            raise DataError(path, f"shape {array.shape}, the manifest says ({info.n}, {self.dim})")
-        return array
+        if info.index not in self._checked:
+            problem = shard_problem(self.folder, info, self.dim, self.dtype)
+            if problem is not None:
+                raise DataError(self.folder, f"shard {info.stem} is damaged: {problem}; {RERUN}")
+            self._checked.add(info.index)
+        return info
+
+    def shard_array(self, shard: ShardInfo | int) -> np.ndarray:
+        info = self._info(shard)
+        return np.load(self.folder / f"{info.stem}.npy", mmap_mode="r")
 
     def shard_ids(self, shard: ShardInfo | int) -> list[str]:
-        info = self.shards[shard] if isinstance(shard, int) else shard
+        info = self._info(shard)
         path = self.folder / f"{info.stem}.ids"
-        ids = read_ids(path)
+        try:
+            ids = read_ids(path)
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"not UTF-8 at byte {exc.start}: the file is damaged; {RERUN}") from None
         if len(ids) != info.n:
-            raise DataError(path, f"{len(ids)} ids, the manifest says {info.n}")
+            raise DataError(path, f"{len(ids)} ids, the manifest says {info.n}; {RERUN}")
         return ids
 
     def iter_shards(self) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -178,18 +285,21 @@ def _contains(sorted_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 
 
 class _OpenShard:
-    """A shard being written: rows and ids stream to temporary files, renamed into place on commit."""
+    """A shard being written: rows and ids stream to this process's temporaries, renamed into place on
+    commit; the passages' ids and texts feed the shard's :class:`ContentDigest`."""
 
     def __init__(self, folder: Path, index: int, dim: int, dtype: str, capacity: int):
         self.folder, self.index, self.dim, self.dtype = folder, index, dim, np.dtype(dtype)
         stem = shard_stem(index)
-        self.npy_tmp = folder / f".{stem}.npy.tmp"
-        self.ids_tmp = folder / f".{stem}.ids.tmp"
+        tag = temp_tag()
+        self.npy_tmp = folder / f".{stem}.npy{tag}"
+        self.ids_tmp = folder / f".{stem}.ids{tag}"
         self.n = 0
         self.first_id: str | None = None
         self.last_id: str | None = None
-        self._npy = open(self.npy_tmp, "wb")  # noqa: SIM115 - closed in commit/abort
-        self._ids = open(self.ids_tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._content = ContentDigest()
+        self._npy = open(self.npy_tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._ids = open(self.ids_tmp, "x", encoding="utf-8", newline="\n")  # noqa: SIM115
         self._write_header(capacity)
         self._header_len = self._npy.tell()
 
@@ -201,13 +311,15 @@ class _OpenShard:
         }
         np.lib.format.write_array_header_1_0(self._npy, header)
 
-    def append(self, ids: Sequence[str], embeddings: np.ndarray) -> None:
-        if embeddings.shape != (len(ids), self.dim):
+    def append(self, ids: Sequence[str], embeddings: np.ndarray, texts: Sequence[str]) -> None:
+        """Add rows: ``embeddings`` of the passages ``ids`` whose (prompt-less) ``texts`` were encoded."""
+        if embeddings.shape != (len(ids), self.dim) or len(texts) != len(ids):
             raise LangmixError(
                 f"encoder returned shape {embeddings.shape} for {len(ids)} texts of dim {self.dim}"
             )
         self._npy.write(np.ascontiguousarray(embeddings, dtype=self.dtype).tobytes())
         self._ids.write("".join(f"{i}\n" for i in ids))
+        self._content.update(ids, texts)
         if ids:
             self.first_id = self.first_id if self.first_id is not None else ids[0]
             self.last_id = ids[-1]
@@ -222,15 +334,18 @@ class _OpenShard:
         self._write_header(self.n)
         if self._npy.tell() != self._header_len:
             raise LangmixError("internal error: npy header changed length when rewritten")
+        self._npy.seek(0, os.SEEK_END)
         for f in (self._npy, self._ids):
             f.flush()
             os.fsync(f.fileno())
             f.close()
         stem = shard_stem(self.index)
+        sizes = {"npy_size": self.npy_tmp.stat().st_size, "ids_size": self.ids_tmp.stat().st_size}
         os.replace(self.ids_tmp, self.folder / f"{stem}.ids")
         os.replace(self.npy_tmp, self.folder / f"{stem}.npy")
+        fsync_dir(self.folder)
         assert self.first_id is not None and self.last_id is not None
-        return ShardInfo(self.index, self.n, self.first_id, self.last_id)
+        return ShardInfo(self.index, self.n, self.first_id, self.last_id, self._content.hexdigest(), **sizes)
 
     def abort(self) -> None:
         for f in (self._npy, self._ids):
@@ -243,24 +358,33 @@ class _OpenShard:
 class ShardWriter:
     """Write side: opens or resumes an embeddings folder, commits shards one at a time.
 
+    Holds the folder's :class:`~langmix.locks.FolderLock` from creation to :meth:`close` (a context
+    manager's exit; :meth:`finish` does not release it), so a second writer of the same folder waits for
+    this one, then sees its finished work.
+
     Args:
         folder: the embeddings folder (created if needed).
         dim: embedding dimension.
         dtype: ``"float16"`` (half the disk and page cache; cosine scores change by ~1e-3) or ``"float32"``.
         shard_size: rows per shard (the last one may be shorter).
-        meta: what produced the embeddings (model, prompt, normalisation, corpus...). Resuming with a
-            different ``meta``, ``dim``, ``dtype`` or ``shard_size`` is refused, so shards never mix models.
+        meta: what produced the embeddings (model identity, prompt, normalisation, precision, corpus...).
+            Resuming with a different ``meta``, ``dim``, ``dtype`` or ``shard_size`` is refused, so shards
+            never mix models or settings.
         overwrite: start from scratch, deleting the shards and manifest already there.
+
+    A finished shard whose files are missing, truncated or unreadable is reported (one warning) and dropped
+    with every shard after it, so they are encoded again. A folder written before shards recorded their
+    content is refused: it cannot be checked against the corpus.
 
     Example::
 
-        writer = ShardWriter("emb/", dim=384, meta={"model": "embedded"})
-        for chunk_ids, chunk_emb in chunks:            # after skipping writer.n_done passages
-            shard = shard or writer.open_shard()
-            shard.append(chunk_ids, chunk_emb)
-            if shard.n == writer.shard_size:
-                writer.commit(shard); shard = None
-        writer.finish()
+        with ShardWriter("emb/", dim=384, meta={"model": "embedded"}) as writer:
+            for chunk_ids, chunk_emb, chunk_texts in chunks:   # after skipping writer.n_done passages
+                shard = shard or writer.open_shard()
+                shard.append(chunk_ids, chunk_emb, chunk_texts)
+                if shard.n == writer.shard_size:
+                    writer.commit(shard); shard = None
+            writer.finish()
     """
 
     def __init__(
@@ -278,17 +402,35 @@ class ShardWriter:
         if shard_size < 1:
             raise LangmixError(f"shard size must be positive, got {shard_size}")
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.dim, self.dtype, self.shard_size = int(dim), dtype, int(shard_size)
         self.meta = dict(meta or {})
-        if overwrite:
-            self._clear()
-        self.shards: list[ShardInfo] = []
-        self.complete = False
-        if (self.folder / MANIFEST).is_file():
-            self._resume()
-        self._clean_stale()
-        self._write_manifest()
+        self._lock = FolderLock(self.folder, "embeddings folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            if overwrite:
+                self._clear()
+            self.shards: list[ShardInfo] = []
+            self.complete = False
+            if (self.folder / MANIFEST).is_file():
+                self._resume()
+            self._clean_stale()
+            self._write_manifest()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder to the next writer."""
+        self._lock.release()
 
     # -- state ---------------------------------------------------------------------------------------
     @property
@@ -302,38 +444,50 @@ class ShardWriter:
 
     def _resume(self) -> None:
         manifest = _read_manifest(self.folder)
-        mine = {"dim": self.dim, "dtype": self.dtype, "shard_size": self.shard_size, "meta": self.meta}
+        mine = {
+            "dim": self.dim,
+            "dtype": self.dtype,
+            "shard_size": self.shard_size,
+            "meta": _compared(self.meta),
+        }
         theirs = {key: manifest.get(key) for key in mine}
+        theirs["meta"] = _compared(theirs["meta"])
         if theirs != mine:
-            diff = ", ".join(
-                f"{k}: {theirs[k]!r} there, {mine[k]!r} now" for k in mine if theirs[k] != mine[k]
-            )
             raise LangmixError(
-                f"{self.folder}: holds embeddings written with other settings ({diff}); "
-                "use another folder, or --overwrite to start again"
+                f"{self.folder}: holds embeddings written with other settings ({_differences(theirs, mine)});"
+                " use another folder, or --overwrite to start again"
+            )
+        shards = [ShardInfo(**raw) for raw in manifest["shards"]]
+        if any(info.content is None for info in shards):
+            raise LangmixError(
+                f"{self.folder}: written by an earlier langmix that did not record which passages each shard "
+                "holds, so it cannot be checked against the corpus; use --overwrite to encode again"
             )
         self.complete = bool(manifest.get("complete"))
-        for raw in manifest["shards"]:
-            info = ShardInfo(**raw)
-            npy = self.folder / f"{info.stem}.npy"
-            ids = self.folder / f"{info.stem}.ids"
-            if not npy.is_file() or not ids.is_file():
-                raise DataError(
-                    self.folder, f"finished shard {info.stem} is listed in the manifest but missing"
+        for info in shards:
+            problem = shard_problem(self.folder, info, self.dim, self.dtype)
+            if problem is not None:
+                log.warning(
+                    "%s: shard %s is damaged (%s); encoding again from passage %d",
+                    self.folder,
+                    info.stem,
+                    problem,
+                    self.n_done + 1,
                 )
-            shape, dtype = _npy_shape(npy)
-            if shape != (info.n, self.dim) or dtype != np.dtype(self.dtype):
-                raise DataError(
-                    npy, f"shape {shape} {dtype}, the manifest says ({info.n}, {self.dim}) {self.dtype}"
-                )
+                self.complete = False
+                break
             self.shards.append(info)
 
     def _clean_stale(self) -> None:
-        """Remove temporary files of an interrupted shard and shard files the manifest does not list."""
+        """Remove temporaries of writers that are gone and shard files the manifest does not list.
+
+        Runs under the folder lock, so no other writer is active here; a temporary tagged by a live process
+        is kept all the same (where locks are unavailable)."""
         listed = {s.stem for s in self.shards}
+        remove_stale(self.folder, f".{MANIFEST}.")
         for path in self.folder.iterdir():
             name = path.name
-            temporary = name.startswith(".shard-") and name.endswith(".tmp")
+            temporary = name.startswith(".shard-") and (is_stale(name) or name.endswith(".tmp"))
             unlisted = name.startswith("shard-") and name.split(".")[0] not in listed
             if (temporary or unlisted) and path.is_file():
                 path.unlink()
@@ -349,6 +503,7 @@ class ShardWriter:
                 "meta": self.meta,
                 "n": self.n_done,
                 "complete": self.complete,
+                "corpus_sha256": corpus_digest(self.shards) if self.complete else None,
                 "shards": [s.as_dict() for s in self.shards],
             },
         )
@@ -357,6 +512,8 @@ class ShardWriter:
     def open_shard(self) -> _OpenShard:
         if self.complete:
             raise LangmixError(f"{self.folder}: the embeddings are complete; use --overwrite to encode again")
+        if not self._lock.held:
+            raise LangmixError(f"internal error: {self.folder} is written after its writer was closed")
         return _OpenShard(self.folder, len(self.shards), self.dim, self.dtype, self.shard_size)
 
     def commit(self, shard: _OpenShard) -> ShardInfo:
@@ -371,6 +528,31 @@ class ShardWriter:
     def finish(self) -> None:
         self.complete = True
         self._write_manifest()
+
+
+def _compared(meta: Any) -> Any:
+    """``meta`` without the keys that only inform (:data:`INFORMATIONAL_META`)."""
+    if not isinstance(meta, dict):
+        return meta
+    return {k: v for k, v in meta.items() if k not in INFORMATIONAL_META}
+
+
+def _differences(theirs: dict[str, Any], mine: dict[str, Any]) -> str:
+    """``key: X there, Y now`` for each differing setting, meta compared key by key."""
+    parts = []
+    for key in mine:
+        if theirs[key] == mine[key]:
+            continue
+        if key == "meta" and isinstance(theirs[key], dict):
+            old, new = theirs[key], mine[key]
+            parts.extend(
+                f"meta.{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)
+            )
+        else:
+            parts.append(f"{key}: {theirs[key]!r} there, {mine[key]!r} now")
+    return ", ".join(parts)
 
 
 class DuplicateIdChecker:
