@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from itertools import combinations
 
@@ -164,3 +165,46 @@ def test_skip_invalid_reports_what_was_skipped(small_copy):
     assert "paragraphs[2]" in str(strict_free.skipped[0]) and "de.json" in str(strict_free.skipped[0])
     full = load_lareqa("xquad-r", data_root=small_copy, languages=["en"])
     assert strict_free.n_questions < 2 * full.n_questions  # the paragraph's questions went with it
+
+
+@pytest.mark.parametrize(
+    ("change", "record", "message"),
+    [
+        # the second sentence listed twice: one more candidate in the pool, later answers shifted by one
+        (
+            lambda b: b.insert(2, list(b[1])),
+            "sentence_breaks[2]",
+            r"\[\d+, \d+\) duplicates sentence_breaks\[1\]",
+        ),
+        # the second sentence starting inside the first
+        (
+            lambda b: b.__setitem__(1, [b[0][1] - 3, b[1][1]]),
+            "sentence_breaks[1]",
+            r"\[\d+, \d+\) overlaps sentence_breaks\[0\] = \[0, \d+\)",
+        ),
+    ],
+    ids=["duplicated", "overlapping"],
+)
+def test_duplicated_or_overlapping_sentence_breaks_name_file_and_record(small_copy, change, record, message):
+    _edit(small_copy, "en", lambda d: change(d["data"][0]["paragraphs"][1]["sentence_breaks"]))
+    where = re.escape(f"en.json: data[0].paragraphs[1].{record}: ")
+    with pytest.raises(DataError, match=where + message):
+        _load(small_copy)
+    skipped = _load(small_copy, strict=False).skipped  # --skip-invalid: the paragraph is left out, and listed
+    assert [s.record for s in skipped] == [f"data[0].paragraphs[1].{record}"]
+
+
+def test_qas_that_is_not_a_list_is_an_error_not_a_traceback(small_copy):
+    _edit(small_copy, "de", lambda d: d["data"][0]["paragraphs"][0].__setitem__("qas", 5))
+    with pytest.raises(DataError, match=r"de\.json: data\[0\]\.paragraphs\[0\]\.qas: 'qas' must be a list"):
+        _load(small_copy)
+    _edit(small_copy, "de", lambda d: d.__setitem__("data", 5))
+    with pytest.raises(DataError, match=r"de\.json: top level has no 'data' list"):
+        _load(small_copy)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_max_questions_below_one_is_refused(small_copy, bad):
+    # -1 used to drop one question per language ([:-1]) and 0 to evaluate nothing
+    with pytest.raises(LangmixError, match=r"max questions must be at least 1 \(or 'all'"):
+        _load(small_copy, max_questions=bad)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langmix.cli import data, demo, evaluate, experiment, retrieval, train  # noqa: F401  (registers the commands)
+from langmix.cli import data, debias, demo, evaluate, experiment, merge, retrieval, train  # noqa: F401  (registers the commands)
 from langmix.cli.app import app, main
 
 __all__ = ["app", "main"]

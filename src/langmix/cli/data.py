@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from langmix.cli.app import app, console
+from langmix.cli.app import app, check_output, console
 from langmix.data.benchmarks import BENCHMARKS
 from langmix.data.fetch import MIRROR_ENV, Presence, fetch, presence
 from langmix.paths import data_cache_dir, data_dir
@@ -23,7 +24,8 @@ app.add_typer(data_app, name="data")
 
 
 def say(message: str) -> None:
-    console.print(message, highlight=False, soft_wrap=True)
+    """Print ``message`` as written (paths and URLs are never read as markup)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("fetch")
@@ -41,13 +43,11 @@ def fetch_command(
     ] = None,
 ) -> None:
     """Download what is missing, sha256-checked, atomically; files already there are kept."""
-    root = dest or data_cache_dir()
+    root = check_output(dest, "--dest") if dest is not None else data_cache_dir()
     fetched = fetch(names, root=root, mirror=mirror, progress=RichProgress(console), log=say)
-    console.print(f"{len(fetched)} file(s) downloaded; {' '.join(names)} complete in {root} (sha256 checked)")
+    say(f"{len(fetched)} file(s) downloaded; {' '.join(names)} complete in {root} (sha256 checked)")
     if dest is None and data_dir() is not None:
-        console.print(
-            f"note: LANGMIX_DATA_DIR={data_dir()} is set, so commands read from there, not the cache"
-        )
+        say(f"note: LANGMIX_DATA_DIR={data_dir()} is set, so commands read from there, not the cache")
 
 
 def _status(p: Presence) -> str:
@@ -65,7 +65,7 @@ def list_command() -> None:
     env = data_dir()
     root = env if env is not None else data_cache_dir()
     where = f"LANGMIX_DATA_DIR={env}" if env is not None else f"the cache {root} (LANGMIX_DATA_DIR unset)"
-    table = Table(title=f"benchmarks, read from {where}", title_justify="left")
+    table = Table(title=Text(f"benchmarks, read from {where}"), title_justify="left")
     for column in ("name", "langs", "main metric", "licence", "here"):
         table.add_column(column)
     for bench in BENCHMARKS.values():

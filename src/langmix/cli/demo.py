@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from langmix.cli.app import app, console
+from langmix.cli.app import app, check_output, console, parse_max_questions
 from langmix.cli.data import say
 from langmix.cli.experiment import run_experiment_config
 from langmix.cli.retrieval import PrecisionOption
@@ -50,7 +50,7 @@ def demo_config(
     precision: str = DEFAULT_PRECISION,
 ) -> ExperimentConfig:
     """The demo as an experiment; ``precision`` is the training's and the evaluations' alike."""
-    train = {**DEMO_TRAIN, **({"max_steps": steps} if steps else {}), "precision": precision}
+    train = {**DEMO_TRAIN, **({"max_steps": steps} if steps is not None else {}), "precision": precision}
     return ExperimentConfig(
         name="demo: hybrid fine-tune on MLQA-R, zero-shot XQuAD-R",
         output_dir=str(out),
@@ -68,14 +68,18 @@ def demo_config(
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the run")] = Path("runs/demo"),
     max_questions: Annotated[
-        int, typer.Option(help="questions per language (0 = all 1,190)")
+        int | None,
+        typer.Option(
+            parser=parse_max_questions, metavar="N|all", help="questions per language (>= 1), or all (1,190)"
+        ),
     ] = DEMO_QUESTIONS,
-    steps: Annotated[int | None, typer.Option(help="training steps (default 50)")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="training steps (default 50)")] = None,
     precision: PrecisionOption = DEFAULT_PRECISION,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
     ] = None,
 ) -> None:
     """Hybrid fine-tune of the embedded model on MLQA-R, then XQuAD-R evaluation vs the untrained model."""
+    check_output(out)
     root = ensure(DEMO_DATA, data_dir, progress=RichProgress(console), log=say)
-    run_experiment_config(demo_config(out, max_questions or None, steps, precision), data_dir=root)
+    run_experiment_config(demo_config(out, max_questions, steps, precision), data_dir=root)

@@ -16,8 +16,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from langmix.cli.app import app, console, evaluate_app, split_list
+from langmix.cli.app import app, check_output, console, evaluate_app, parse_max_questions, split_list
 from langmix.cli.retrieval import (
     BatchSizeOption,
     DevicesOption,
@@ -35,6 +36,7 @@ from langmix.cli.retrieval import (
     fingerprint_of,
     load_encoder,
 )
+from langmix.cli.tatoeba import tatoeba as tatoeba_command
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
 from langmix.data.lareqa import CANDIDATE_MODES
 from langmix.data.pools import Pool, beir_pool, miracl_pools
@@ -43,7 +45,7 @@ from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
 from langmix.evaluation.trec import DEFAULT_METRICS
-from langmix.models.loading import load_model, model_display_name
+from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
 from langmix.reports import lareqa as lareqa_report
@@ -63,17 +65,28 @@ def evaluate_lareqa_command(
     """Load ``model``, run the evaluation with progress bars, write the run folder, print the table."""
     if options.candidate_mode not in CANDIDATE_MODES:
         raise LangmixError(f"--candidate must be one of {', '.join(CANDIDATE_MODES)}")
-    out = out or default_run_dir(options.dataset, model)
-    console.print(f"[bold]langmix evaluate[/] {options.dataset} · model {model_display_name(model)} → {out}")
-    st_model = load_model(model)
+    out = check_output(out or default_run_dir(options.dataset, model))
+    name = escape(model_display_name(model))
+    console.print(f"[bold]langmix evaluate[/] {options.dataset} · model {name} → {escape(str(out))}")
+    st_model = load_encoder(model, None)
     run = run_lareqa(st_model, options, data_root=data_dir, progress=RichProgress(console))
     info = {"name": model_display_name(model)}
     doc = write_lareqa_run(run, info, out, render=lareqa_report.report_files)
     Console().print(lareqa_report.console_table(doc))
     for skipped in doc["data"]["skipped"]:
-        console.print(f"[yellow]skipped[/] {skipped}")
-    console.print(f"wrote {out}/metrics.json, report.md, heatmap_map.png, per_query.npz")
+        console.print(f"[yellow]skipped[/] {escape(str(skipped))}")
+    console.print(f"wrote {escape(str(out))}/metrics.json, report.md, heatmap_map.png, per_query.npz")
     return doc
+
+
+MaxQuestionsOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=parse_max_questions,
+        metavar="N|all",
+        help="at most N (>= 1) questions per language, or all (the default); the pool is never cut",
+    ),
+]
 
 
 def _lareqa_command(dataset: str):
@@ -85,9 +98,7 @@ def _lareqa_command(dataset: str):
             Path | None, typer.Option(help="run folder (default runs/evaluate/<set>__<model>)")
         ] = None,
         langs: Annotated[str | None, typer.Option(help="comma-separated language subset")] = None,
-        max_questions: Annotated[
-            int | None, typer.Option(help="at most this many questions per language")
-        ] = None,
+        max_questions: MaxQuestionsOption = None,
         candidate: Annotated[
             str, typer.Option(help="candidate text: sentence | sentence+paragraph")
         ] = "sentence",
@@ -98,6 +109,13 @@ def _lareqa_command(dataset: str):
         ] = False,
         cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
         precision: PrecisionOption = DEFAULT_PRECISION,
+        center_languages: Annotated[
+            bool,
+            typer.Option(
+                help="oracle analysis, not a model: subtract each language's mean vector (needs every "
+                "text's language); recorded as options.center"
+            ),
+        ] = False,
         data_dir: Annotated[
             Path | None, typer.Option(envvar="LANGMIX_DATA_DIR", help="folder holding lareqa/")
         ] = None,
@@ -112,6 +130,7 @@ def _lareqa_command(dataset: str):
             strict=not skip_invalid,
             use_cache=cache,
             precision=precision,
+            center="language" if center_languages else "none",
         )
         evaluate_lareqa_command(model, options, out, data_dir)
 
@@ -123,6 +142,7 @@ def _lareqa_command(dataset: str):
 
 for _name in LAREQA_BENCHMARKS:
     evaluate_app.command(_name)(_lareqa_command(_name))
+evaluate_app.command("tatoeba")(tatoeba_command)  # langmix.cli.tatoeba (SPEC §4.4)
 
 
 @app.command()
@@ -203,13 +223,18 @@ def searching(command: Callable[..., None]) -> Callable[..., None]:
 def _run_files(runs: str, pools: list[Pool]) -> dict[str, Path]:
     if "{lang}" not in runs:
         raise LangmixError("--runs must contain {lang}, e.g. runs/{lang}.trec")
-    return {label: Path(runs.format(lang=label)) for pool in pools for label in pool.groups}
+    try:
+        return {label: Path(runs.format(lang=label)) for pool in pools for label in pool.groups}
+    except (KeyError, IndexError, ValueError):
+        raise LangmixError(f"--runs {runs!r}: the only placeholder allowed is {{lang}}") from None
 
 
 def _run_pools(
     pools: list[Pool], *, model: str | None, runs: str | None, out: Path, search: SearchOptions, **facts: Any
 ) -> dict:
     """Search (or read the run files of) every pool, score, write the run folder, print the table."""
+    if search.work is not None:
+        check_output(search.work, "--work")
     st_model = None
     if runs is None:
         st_model = load_encoder(model or "embedded", search.max_length)
@@ -227,7 +252,13 @@ def _run_pools(
         **facts,
     )
     Console().print(retrieval_report.rich_table(summary))
-    console.print(f"wrote {out}/metrics.json, report.md, per_query.jsonl" + ("" if runs else ", runs/"))
+    for label, why in summary.get("excluded_groups", {}).items():
+        console.print(
+            f"[yellow]excluded[/] {escape(label)}: {why['n_queries']} queries, {escape(why['reason'])}"
+        )
+    console.print(
+        f"wrote {escape(str(out))}/metrics.json, report.md, per_query.jsonl" + ("" if runs else ", runs/")
+    )
     return summary
 
 
@@ -254,10 +285,11 @@ def evaluate_miracl(
     ] = None,
 ) -> None:
     """MIRACL dev (SPEC §4.2): per-language monolingual search, nDCG@10 and Recall@100 with trec_eval -c."""
+    check_output(out)
     pools = miracl_pools(
         split_list(langs), corpus=None if runs else corpus, revision=revision, data_root=data_dir
     )
-    console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {out}")
+    console.print(f"[bold]langmix evaluate miracl[/] {', '.join(p.name for p in pools)} → {escape(str(out))}")
     _run_pools(
         pools,
         model=model,
@@ -283,8 +315,9 @@ def evaluate_beir(
 ) -> None:
     """A BEIR-format set: one corpus, queries scored per `lang` field (trec_eval -c), mean and median."""
     pool = beir_pool(data, split)
-    out = out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}"
-    console.print(f"[bold]langmix evaluate beir[/] {data} ({split}; {', '.join(pool.groups)}) → {out}")
+    out = check_output(out or Path("runs") / "evaluate" / f"beir__{data.resolve().name}")
+    where = escape(f"{data} ({split}; {', '.join(pool.groups)}) → {out}")
+    console.print(f"[bold]langmix evaluate beir[/] {where}")
     _run_pools(
         [pool],
         model=model,

@@ -13,12 +13,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from langmix.cli.app import app, console, split_list
-from langmix.errors import LangmixError
+from langmix.cli.app import app, check_output, console, split_list
+from langmix.errors import LangmixError, reading
 from langmix.models.precision import CHOICES, DEFAULT_PRECISION
 from langmix.progress import RichProgress
+from langmix.retrieval.index import INDEX_KINDS
+from langmix.retrieval.shards import DTYPES
 
 DEVICES_HELP = (
     "comma-separated devices for sentence-transformers' multi-process pool, e.g. cpu,cpu or cuda:0,cuda:1"
@@ -28,12 +32,29 @@ DEVICES_HELP = (
 ModelOption = Annotated[str | None, typer.Option(help="'embedded', a local path or a Hugging Face id")]
 WorkOption = Annotated[Path | None, typer.Option(help="embeddings and indexes (default <out>/work; reused)")]
 HitsOption = Annotated[int, typer.Option(min=1, help="hits per query")]
-IndexKindOption = Annotated[str, typer.Option(help="flat (exact) | ivf | hnsw")]
+
+
+def _choice(*choices: str):
+    """A parse-time check that a string option is one of ``choices`` (before any model is loaded)."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+IndexKindOption = Annotated[
+    str, typer.Option(help="flat (exact) | ivf | hnsw", callback=_choice(*INDEX_KINDS))
+]
 NprobeOption = Annotated[int, typer.Option(min=1, help="IVF cells searched per query")]
 MetricsOption = Annotated[str | None, typer.Option(help="default nDCG@10,Recall@100,MRR@10,MAP")]
 ShardSizeOption = Annotated[int, typer.Option(min=1, help="passages per shard (the unit of resumption)")]
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="texts per encoder batch")]
-DtypeOption = Annotated[str, typer.Option(help="float16 | float32 embedding shards")]
+DtypeOption = Annotated[
+    str, typer.Option(help="float16 | float32 embedding shards", callback=_choice(*DTYPES))
+]
 DevicesOption = Annotated[str | None, typer.Option(help=DEVICES_HELP)]
 MaxLengthOption = Annotated[int | None, typer.Option(min=8, help="max tokens per text")]
 OverwriteOption = Annotated[bool, typer.Option(help="re-encode and re-index from scratch")]
@@ -58,7 +79,8 @@ def load_encoder(model: str, max_length: int | None):
     it then runs at (:class:`~langmix.models.encoder.Encoder` casts a copy)."""
     from langmix.models.loading import load_model
 
-    return load_model(model, max_seq_length=max_length)
+    with reading(model, "model", "check --model, or re-download / re-train it"):
+        return load_model(model, max_seq_length=max_length)
 
 
 def fingerprint_of(model: Any) -> str | None:
@@ -109,6 +131,7 @@ def encode(
     """Encode a corpus into float16/float32 shards (.npy + ids), resumable after an interruption."""
     from langmix.retrieval.encode import encode_corpus
 
+    check_output(out)
     passages, total, source = _passages(corpus, revision)
     st_model = load_encoder(model, max_length)
     meta = {
@@ -117,7 +140,7 @@ def encode(
         "max_seq_length": getattr(st_model, "max_seq_length", None),
         "corpus": source,
     }
-    console.print(f"[bold]langmix encode[/] {source} · model {model} → {out}")
+    console.print(f"[bold]langmix encode[/] {escape(f'{source} · model {model} → {out}')}")
     result = encode_corpus(
         st_model,
         passages,
@@ -135,7 +158,7 @@ def encode(
         precision=precision,
     )
     resumed = f" ({result.n_resumed} from finished shards)" if result.n_resumed else ""
-    console.print(f"{result.n_total} passages{resumed} in {result.n_shards} shards → {out}")
+    console.print(f"{result.n_total} passages{resumed} in {result.n_shards} shards → {escape(str(out))}")
 
 
 @app.command()
@@ -168,14 +191,18 @@ def index(
         ef_construction=ef_construction,
         ef_search=ef_search,
     )
-    emb = ShardedEmbeddings(embeddings)
-    console.print(
-        f"[bold]langmix index[/] {embeddings} ({len(emb)} × {emb.dim} {emb.dtype}) · {kind} → {out}"
-    )
+    check_output(out)
+    with reading(embeddings, "embeddings", "encode them again with `langmix encode --overwrite`"):
+        emb = ShardedEmbeddings(embeddings)
+        for shard in emb.shards:  # a truncated or corrupt shard fails here, named, not inside faiss
+            emb.shard_array(shard)
+    shape = f"{len(emb)} × {emb.dim} {emb.dtype}"
+    console.print(f"[bold]langmix index[/] {escape(f'{embeddings} ({shape}) · {kind} → {out}')}")
     built = build_index(emb, config, progress=RichProgress(console))
     built.save(out)
     seconds = built.info["build_seconds"]
-    console.print(f"{len(built)} passages indexed ({built.info['factory']}) in {seconds:.1f}s → {out}")
+    done = f"{len(built)} passages indexed ({built.info['factory']}) in {seconds:.1f}s → {out}"
+    console.print(escape(done))
 
 
 @app.command()
@@ -224,7 +251,10 @@ def search(
         raise LangmixError("give exactly one of --query TEXT or --queries FILE")
     if fmt not in OUTPUT_FORMATS:
         raise LangmixError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
-    idx = SearchIndex.load(index_dir)
+    if out is not None:
+        check_output(out, folder=False)
+    with reading(index_dir, "index", "rebuild it with `langmix index`"):
+        idx = SearchIndex.load(index_dir)
     st_model = _index_model(idx, index_dir, model, max_length, force)
     docs = open_docstore(corpus) if corpus is not None else None
     searcher = Searcher(
@@ -245,7 +275,7 @@ def search(
         results = searcher.search_many(q, k, progress=RichProgress(console))
     if out is not None:
         write_results(out, results, fmt, tag)
-        console.print(f"{len(results)} queries × top {k} → {out}")
+        console.print(escape(f"{len(results)} queries × top {k} → {out}"))
     elif query is not None:
         Console().print(_hits_table(f"top {k} for {query!r}", results["query"]))
     else:
@@ -275,9 +305,9 @@ def _index_model(index: Any, index_dir: Path, model: str | None, max_length: int
 
 
 def _hits_table(title: str, hits: list[Any]) -> Table:
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in ("rank", "doc id", "score", "text"):
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(str(rank), hit.doc_id, f"{hit.score:.4f}", (hit.text or "")[:160])
+    for rank, hit in enumerate(hits, start=1):  # Text: ids and passages are shown as written, never as markup
+        table.add_row(str(rank), Text(hit.doc_id), f"{hit.score:.4f}", Text((hit.text or "")[:160]))
     return table

@@ -12,26 +12,37 @@ A BEIR folder holds::
 qrels a four-column TREC file (``qid Q0 docid rel``). The text fed to the encoder for a passage is
 ``title + " " + text`` (just ``text`` when there is no title).
 
-Every malformed record raises :class:`~langmix.errors.DataError` naming the file and the line. A corpus
+A ``lang`` must be a language code (``en``, ``pt-BR``: labels become file names); queries without one form
+the group ``all``. Every malformed record, undecodable byte included, raises
+:class:`~langmix.errors.DataError` naming the file and the line. A corpus
 too large for memory is read with :func:`iter_corpus`, which streams and validates each line; the
 encoder then checks doc ids for duplicates with bounded memory (see ``langmix.retrieval.shards``).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langmix.data.inputs import check_language_code, iter_lines
 from langmix.errors import DataError, LangmixError
 
 _ID_KEYS = ("_id", "docid", "id")
 # TREC run and qrels files are whitespace separated: an id with a space, tab or newline cannot be written.
 _BAD_ID = re.compile(r"\s")
+# The group label of queries without a ``lang`` field; a query whose ``lang`` is this label would merge
+# into that group, so a file holding both is refused (:func:`load_queries`).
+UNLABELLED = "all"
+# A first qrels line is skipped only when it is this header (BEIR's ``query-id corpus-id score`` and its
+# common spellings); any other first line is data, so a bad grade there is an error, not a "header".
+_QRELS_HEADER = re.compile(
+    r"(query[-_]?id|qid|query)\s+((q0|iter(ation)?)\s+)?(corpus[-_]?id|doc[-_]?id|docno|doc|corpus)\s+"
+    r"(score|rel(evance)?|label|grade|judg(e)?ment)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +62,6 @@ class Passage:
 def passage_text(title: str, text: str) -> str:
     """Title + " " + text, the MIRACL/BEIR convention; just the text when the title is empty."""
     return f"{title} {text}" if title else text
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115  (returned to a with-block in the caller)
 
 
 def check_id(value: object, path: Path | str, record: str, what: str = "id") -> str:
@@ -84,6 +87,12 @@ def _optional_str(obj: dict, key: str, path: Path, record: str) -> str | None:
     return value
 
 
+def _optional_lang(obj: dict, path: Path, record: str) -> str | None:
+    """The record's ``lang`` field, checked as a language code (labels become file names)."""
+    lang = _optional_str(obj, "lang", path, record)
+    return None if lang is None else check_language_code(lang, path, record)
+
+
 def passage_from_record(obj: object, path: Path | str, record: str, lang: str | None = None) -> Passage:
     """Validate one corpus record (a JSON object) and turn it into a :class:`Passage`."""
     path = Path(path) if not isinstance(path, Path) else path
@@ -98,20 +107,20 @@ def passage_from_record(obj: object, path: Path | str, record: str, lang: str | 
         problem = "no 'text' field" if text is None else f"'text' must be a string, got {type(text).__name__}"
         raise DataError(path, problem, record)
     title = _optional_str(obj, "title", path, record) or ""
-    record_lang = _optional_str(obj, "lang", path, record)
+    record_lang = _optional_lang(obj, path, record)
     return Passage(id=doc_id, text=text, title=title, lang=record_lang if record_lang is not None else lang)
 
 
 def _iter_json_lines(path: Path) -> Iterator[tuple[str, object]]:
-    with _open_text(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            record = f"line {number}"
-            try:
-                yield record, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", record) from None
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        record = f"line {number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", record) from None
+        yield record, obj
 
 
 def corpus_file(path: str | Path) -> Path:
@@ -235,14 +244,17 @@ class Queries:
 def load_queries(path: str | Path, *, lang: str | None = None) -> Queries:
     """Read ``queries.jsonl`` (BEIR) or a ``qid<TAB>text`` TSV (MIRACL topics).
 
-    Refuses empty query texts and duplicate query ids, naming the line. ``lang`` is the language of queries
-    without a ``lang`` field of their own.
+    Refuses empty query texts, duplicate query ids and ``lang`` values that are not language codes, naming
+    the line. ``lang`` is the language of queries without a ``lang`` field of their own; those without
+    either form the group :data:`UNLABELLED`, so a query labelled ``"all"`` beside them is refused rather
+    than merged into it.
     """
     path = Path(path)
     ids: list[str] = []
     texts: list[str] = []
     langs: list[str | None] = []
     first: dict[str, str] = {}
+    first_label: dict[str | None, str] = {}
 
     def add(record: str, qid: object, text: object, q_lang: str | None) -> None:
         qid = check_id(qid, path, record, "query id")
@@ -256,6 +268,7 @@ def load_queries(path: str | Path, *, lang: str | None = None) -> Queries:
         ids.append(qid)
         texts.append(text)
         langs.append(q_lang if q_lang is not None else lang)
+        first_label.setdefault(langs[-1], record)
 
     if ".jsonl" in path.suffixes or path.suffix == ".json":
         for record, obj in _iter_json_lines(path):
@@ -269,22 +282,28 @@ def load_queries(path: str | Path, *, lang: str | None = None) -> Queries:
             text = obj.get("text", obj.get("query"))
             if text is None:
                 raise DataError(path, "no 'text' field", record)
-            add(record, obj[key], text, _optional_str(obj, "lang", path, record))
+            add(record, obj[key], text, _optional_lang(obj, path, record))
     else:
-        with _open_text(path) as lines:
-            for number, line in enumerate(lines, start=1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                parts = line.split("\t")
-                record = f"line {number}"
-                if len(parts) != 2:
-                    raise DataError(
-                        path, f"expected 'qid<TAB>query text', got {len(parts)} tab-separated fields", record
-                    )
-                add(record, parts[0], parts[1], None)
+        for number, line in iter_lines(path):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            record = f"line {number}"
+            if len(parts) != 2:
+                raise DataError(
+                    path, f"expected 'qid<TAB>query text', got {len(parts)} tab-separated fields", record
+                )
+            add(record, parts[0], parts[1], None)
     if not ids:
         raise DataError(path, "no queries in this file")
+    if None in first_label and UNLABELLED in first_label:
+        raise DataError(
+            path,
+            f"lang {UNLABELLED!r} names the group of queries without a lang field, and this file has both "
+            f"(the first without one is on {first_label[None]}); give every query a language or none",
+            first_label[UNLABELLED],
+        )
     return Queries(ids=ids, texts=texts, langs=langs, path=str(path))
 
 
@@ -353,35 +372,36 @@ class UnknownDocs:
 
 def load_qrels(path: str | Path) -> Qrels:
     """Read qrels: TREC (``qid Q0 docid rel``, whitespace separated) or BEIR TSV (``query-id corpus-id score``
-    with an optional header). A (query, doc) pair judged twice is an error, as is a non-integer grade."""
+    with an optional header). A (query, doc) pair judged twice is an error, as is a non-integer grade; a
+    first line is taken for a header only when it reads like one (``query-id corpus-id score``,
+    ``qid docid rel``...), never merely because its grade is not a number."""
     path = Path(path)
     judgments: dict[str, dict[str, int]] = {}
     first: dict[tuple[str, str], int] = {}
-    with _open_text(path) as lines:
-        for number, line in enumerate(lines, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            record = f"line {number}"
-            if number == 1 and len(parts) == 3 and not _is_int(parts[2]):
-                continue  # BEIR header: query-id corpus-id score
-            if len(parts) == 4:
-                qid, _, doc_id, grade = parts
-            elif len(parts) == 3:
-                qid, doc_id, grade = parts
-            else:
-                raise DataError(
-                    path, f"expected 'qid Q0 docid rel' or 'qid docid rel', got {len(parts)} fields", record
-                )
-            if not _is_int(grade):
-                raise DataError(path, f"relevance {grade!r} is not an integer", record)
-            key = (qid, doc_id)
-            if key in first:
-                raise DataError(
-                    path, f"query {qid!r} judges doc {doc_id!r} twice (first on line {first[key]})", record
-                )
-            first[key] = number
-            judgments.setdefault(qid, {})[doc_id] = int(grade)
+    for number, line in iter_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        record = f"line {number}"
+        if not judgments and _QRELS_HEADER.fullmatch(" ".join(parts)):
+            continue  # the header line
+        if len(parts) == 4:
+            qid, _, doc_id, grade = parts
+        elif len(parts) == 3:
+            qid, doc_id, grade = parts
+        else:
+            raise DataError(
+                path, f"expected 'qid Q0 docid rel' or 'qid docid rel', got {len(parts)} fields", record
+            )
+        if not _is_int(grade):
+            raise DataError(path, f"relevance {grade!r} is not an integer", record)
+        key = (qid, doc_id)
+        if key in first:
+            raise DataError(
+                path, f"query {qid!r} judges doc {doc_id!r} twice (first on line {first[key]})", record
+            )
+        first[key] = number
+        judgments.setdefault(qid, {})[doc_id] = int(grade)
     if not judgments:
         raise DataError(path, "no judgements in this file")
     return Qrels(judgments, str(path))

@@ -81,6 +81,16 @@ def _folder(bench: Benchmark, data_root: str | Path | None, download: bool) -> P
     return folder
 
 
+def check_max_questions(value: object) -> int | None:
+    """``value`` if it is a usable per-language cap: None (all questions) or an integer >= 1. Zero or a
+    negative number would evaluate nothing or silently drop questions (a slice ``[:-1]``)."""
+    if value is None or (type(value) is int and value >= 1):
+        return value
+    raise LangmixError(
+        f"max questions must be at least 1 (or 'all' / None for every question), got {value!r}"
+    )
+
+
 def _select_questions(files: list[SquadFile], max_questions: int | None) -> list[set[str] | None]:
     """Ids kept per language: the same ids across languages where possible, so Cr. pairs stay populated."""
     if max_questions is None:
@@ -113,6 +123,7 @@ def load_lareqa(
     """
     if name not in LAREQA_BENCHMARKS:
         raise LangmixError(f"unknown LAReQA set {name!r}; choose one of {', '.join(LAREQA_BENCHMARKS)}")
+    check_max_questions(max_questions)
     bench = LAREQA_BENCHMARKS[name]
     langs = tuple(languages) if languages else bench.languages
     unknown = [lang for lang in langs if lang not in bench.languages]

@@ -8,10 +8,10 @@ millions of passages is read only while it is being encoded, never held in memor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from langmix.data.beir import Passage, Qrels, Queries, iter_corpus, load_beir
+from langmix.data.beir import UNLABELLED, Passage, Qrels, Queries, iter_corpus, load_beir
 from langmix.data.miracl import (
     MIRACL_CORPUS_SIZES,
     MIRACL_HUB,
@@ -33,6 +33,9 @@ class Pool:
     groups: dict[str, tuple[Queries, Qrels]]  # label (language) -> queries and qrels
     total: int | None = None  # passages, for the progress bar
     source: str = ""
+    # groups left out because the qrels judge none of their queries: label -> number of queries. Scored,
+    # they would be 0.0 and pull every macro mean down; evaluation records them as excluded instead.
+    unjudged: dict[str, int] = field(default_factory=dict)
 
 
 def _miracl_corpus(
@@ -68,13 +71,21 @@ def miracl_pools(
 
 
 def beir_pool(root: str | Path, split: str = "test", *, by_language: bool = True) -> Pool:
-    """A BEIR folder as one pool; queries are grouped by their ``lang`` field (``all`` when absent)."""
+    """A BEIR folder as one pool; queries are grouped by their ``lang`` field (``all`` when absent).
+
+    A group none of whose queries the split judges is left out of ``groups`` and listed in ``unjudged``.
+    """
     data = load_beir(root, split)
     groups: dict[str, tuple[Queries, Qrels]] = {}
+    unjudged: dict[str, int] = {}
     split_queries = data.queries.by_language() if by_language else {None: data.queries}
     for lang, queries in split_queries.items():
-        label = lang or "all"
-        groups[label] = (queries, data.qrels.subset(queries.ids))
+        label = lang or UNLABELLED
+        qrels = data.qrels.subset(queries.ids)
+        if qrels.judgments:
+            groups[label] = (queries, qrels)
+        else:
+            unjudged[label] = len(queries)
     known = set(data.queries.ids)
     judged_without_query = [q for q in data.qrels.judgments if q not in known]
     if judged_without_query:
@@ -83,4 +94,11 @@ def beir_pool(root: str | Path, split: str = "test", *, by_language: bool = True
             f"{root}: {len(judged_without_query)} judged queries of split {split!r} are not in "
             f"queries.jsonl, e.g. {judged_without_query[0]!r}"
         )
-    return Pool(Path(root).name or "beir", lambda: data.iter_corpus(), groups, None, str(data.corpus_path))
+    return Pool(
+        Path(root).name or "beir",
+        lambda: data.iter_corpus(),
+        groups,
+        None,
+        str(data.corpus_path),
+        unjudged,
+    )

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from langmix.data.inputs import iter_lines
 from langmix.errors import DataError, LangmixError
 from langmix.io import write_atomic
 
@@ -90,17 +91,16 @@ def read_trec_run(path: str | Path) -> Run:
     if not path.is_file():
         raise DataError(path, "run file not found")
     run: Run = {}
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            record = f"line {number}"
-            qid, doc_id, value = _parse_line(parts, path, record)
-            docs = run.setdefault(qid, {})
-            if doc_id in docs:
-                raise DataError(path, f"query {qid!r} lists doc {doc_id!r} twice", record)
-            docs[doc_id] = value
+    for number, line in iter_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        record = f"line {number}"
+        qid, doc_id, value = _parse_line(parts, path, record)
+        docs = run.setdefault(qid, {})
+        if doc_id in docs:
+            raise DataError(path, f"query {qid!r} lists doc {doc_id!r} twice", record)
+        docs[doc_id] = value
     return run
 
 

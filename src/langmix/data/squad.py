@@ -12,13 +12,13 @@ listed in ``skipped`` so nothing disappears silently.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langmix.data.inputs import read_json_document
 from langmix.errors import DataError
 
 Splitter = Callable[[str], list[tuple[int, int]]]
@@ -91,28 +91,33 @@ class _Problem(Exception):
         self.reason = reason
 
 
-def _load_json(path: Path) -> tuple[Any, str]:
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    raw = path.read_bytes()
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            path, f"not valid JSON (truncated or corrupt?): line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-    return doc, hashlib.sha256(raw).hexdigest()
+def _list_or_empty(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _has_sentence_breaks(doc: Any) -> bool:
     """Whether the file carries ``sentence_breaks``, judged on its first paragraph."""
-    for article in doc.get("data", []) if isinstance(doc, dict) else []:
-        for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
+    for article in _list_or_empty(doc.get("data")) if isinstance(doc, dict) else []:
+        for paragraph in _list_or_empty(article.get("paragraphs")) if isinstance(article, dict) else []:
             if isinstance(paragraph, dict):
                 return "sentence_breaks" in paragraph
     return False
+
+
+def _check_disjoint(spans: list[tuple[int, int]], record: str) -> None:
+    """Sentences of a paragraph may touch but not overlap: a duplicated or overlapping break would add a
+    candidate twice (or a half sentence) to the pool and move answers to the wrong sentence."""
+    order = sorted(range(len(spans)), key=lambda n: spans[n])
+    for before, after in zip(order, order[1:], strict=False):
+        if spans[after][0] < spans[before][1]:
+            what = "duplicates" if spans[after] == spans[before] else "overlaps"
+            first, second = sorted((before, after))
+            raise _Problem(
+                f"{record}.sentence_breaks[{second}]",
+                f"[{spans[second][0]}, {spans[second][1]}) {what} sentence_breaks[{first}] = "
+                f"[{spans[first][0]}, {spans[first][1]}); "
+                "each character belongs to at most one sentence",
+            )
 
 
 def _sentences(paragraph: Any, record: str, split: Splitter | None) -> tuple[str, list[tuple[int, int]]]:
@@ -138,6 +143,7 @@ def _sentences(paragraph: Any, record: str, split: Splitter | None) -> tuple[str
                 f"offsets [{start}, {end}) outside the context of length {len(context)}",
             )
         spans.append((start, end))
+    _check_disjoint(spans, record)
     return context, spans
 
 
@@ -171,7 +177,7 @@ def read_squad_file(
     paragraph); without one such a file is an error, as the LAReQA protocol needs the official breaks.
     """
     path = Path(path)
-    doc, digest = _load_json(path)
+    doc, digest = read_json_document(path)
     if split is not None and _has_sentence_breaks(doc):
         split = None
     out = SquadFile(lang=lang, path=path, sha256=digest)
@@ -199,7 +205,13 @@ def read_squad_file(
                 continue
             first = len(out.sentences)
             questions = []
-            for k, qa in enumerate(paragraph.get("qas") or []):
+            qas = paragraph.get("qas") or []
+            if not isinstance(qas, list):
+                problem(
+                    _Problem(f"{record}.qas", f"'qas' must be a list of questions, got {type(qas).__name__}")
+                )
+                continue
+            for k, qa in enumerate(qas):
                 try:
                     qid, text, local, answer = _question(qa, f"{record}.qas[{k}]", spans)
                     if qid in seen:

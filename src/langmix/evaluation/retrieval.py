@@ -17,6 +17,7 @@ the mean over its judged queries; across languages: the macro mean and the media
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,12 +30,12 @@ import numpy as np
 from langmix.data.beir import Qrels, Queries
 from langmix.data.pools import PassageFactory, Pool
 from langmix.data.runfiles import Run, read_trec_run, results_to_run, write_results
-from langmix.errors import LangmixError
+from langmix.errors import FILE_ERRORS, LangmixError
 from langmix.evaluation.run_folder import Renderer, with_header, write_run_folder
 from langmix.evaluation.trec import DEFAULT_METRICS, RunScores, evaluate_run, parse_metric
 from langmix.io import library_versions
 from langmix.models.encoder import EncodingModel
-from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device, resolve_precision
+from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device, resolve_for_model
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.encode import encode_corpus
 from langmix.retrieval.index import IndexConfig, SearchIndex, build_index
@@ -83,12 +84,16 @@ def _reusable(idx_dir: Path, embeddings: Any, settings: RetrievalSettings) -> Se
     """The index in ``idx_dir`` if it was built from these finished embeddings with these settings."""
     if not (idx_dir / "index.json").is_file() or settings.overwrite:
         return None
-    index = SearchIndex.load(idx_dir)
+    try:
+        index = SearchIndex.load(idx_dir)
+    except (LangmixError, *FILE_ERRORS):
+        return None  # a torn or corrupt index is a cache miss: built again and saved over it
     wanted = asdict(settings.index)
     built = {key: index.info["config"].get(key) for key in wanted}
     if settings.index.kind == "ivf" and settings.index.nlist is None:
         built["nlist"] = None
-    if index.info.get("meta") == embeddings.meta and len(index) == len(embeddings) and built == wanted:
+    # the embeddings' identity covers the model, settings and every encoded passage's content
+    if index.info.get("embeddings_identity") == embeddings.identity and built == wanted:
         return index
     return None
 
@@ -161,13 +166,24 @@ def _search_group(
 ) -> tuple[Run, dict[str, Any]]:
     """Search one query group, write its TREC run, return the run and the facts recorded beside it."""
     results = searcher.search_many(queries, settings.k, progress=progress, label=f"search {label}")
-    write_results(out_dir / "runs" / f"{label}.trec", results, "trec", settings.tag)
+    write_results(run_file(out_dir, label), results, "trec", settings.tag)
     details = {
         "qrels_docs_not_in_corpus": _unknown_docs(searcher.index, qrels),
         "corpus_passages": len(searcher.index),
         "index": searcher.index.kind,
     }
     return results_to_run(results), details
+
+
+_SAFE_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NO_JUDGED_QUERIES = "no judged queries in the qrels: left out of every mean"
+
+
+def run_file(out_dir: Path, label: str) -> Path:
+    """``<out>/runs/<label>.trec``; a label that is not a plain name (``../x``) never becomes a path."""
+    if not _SAFE_LABEL.fullmatch(label):
+        raise LangmixError(f"query group {label!r} is not a plain name (letters, digits, . _ -); rename it")
+    return out_dir / "runs" / f"{label}.trec"
 
 
 def _given_run(runs: Mapping[str, str | Path], label: str) -> tuple[Run, dict[str, Any]]:
@@ -234,6 +250,11 @@ def evaluate_pools(
     work_dir = Path(work_dir) if work_dir is not None else out_dir / "work"
     scores: dict[str, RunScores] = {}
     details: dict[str, dict[str, Any]] = {}
+    excluded = {
+        label: {"n_queries": n, "reason": NO_JUDGED_QUERIES}
+        for pool in pools
+        for label, n in pool.unjudged.items()
+    }
     for pool in pools:
         searcher = None
         if runs is None:
@@ -249,10 +270,16 @@ def evaluate_pools(
     model_info = {"name": model_name, **(model_meta or {})}
     device = None
     if runs is None and model is not None:  # the model ran: at which precision, on what
-        model_info["precision"] = resolve_precision(settings.precision, model_device(model))
+        model_info["precision"] = resolve_for_model(settings.precision, model)
         device = device_description(model_device(model))
     summary = summarize(
-        scores, benchmark=benchmark, model=model_info, details=details, config=config, device=device
+        scores,
+        benchmark=benchmark,
+        model=model_info,
+        details=details,
+        config=config,
+        device=device,
+        excluded=excluded,
     )
     write_retrieval_run(out_dir, summary, scores, render=render)
     return summary
@@ -266,20 +293,33 @@ def summarize(
     details: Mapping[str, Mapping[str, Any]] | None = None,
     config: Mapping[str, Any] | None = None,
     device: Mapping[str, Any] | None = None,
+    excluded: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``metrics.json`` object: per-language means, their macro mean and median, counts and config;
-    ``device`` (:func:`~langmix.models.precision.device_description`) when a model ran."""
+    ``device`` (:func:`~langmix.models.precision.device_description`) when a model ran.
+
+    A group without judged queries has no mean (scoring it 0.0 would pull every macro mean down): it is
+    listed under ``excluded_groups`` with the reason, as are the groups in ``excluded``.
+    """
     if not scores:
         raise ValueError("no languages to summarize")
     metrics = next(iter(scores.values())).metrics
+    excluded_groups = {label: dict(why) for label, why in (excluded or {}).items()}
+    excluded_groups.update(
+        (lang, {"n_queries": 0, "reason": NO_JUDGED_QUERIES}) for lang, s in scores.items() if not s.n_queries
+    )
     languages: dict[str, dict[str, Any]] = {}
     for lang, s in scores.items():
+        if not s.n_queries:
+            continue
         row: dict[str, Any] = dict(s.mean())
         row["n_queries"] = s.n_queries
         row["n_missing_from_run"] = len(s.missing)
         row["n_run_queries_not_judged"] = len(s.ignored)
         row.update((details or {}).get(lang, {}))
         languages[lang] = row
+    if not languages:
+        raise LangmixError(f"{benchmark}: no query group has judged queries; nothing to score")
     doc = {
         "benchmark": benchmark,
         "model": dict(model or {"name": (config or {}).get("model", "?")}),
@@ -290,6 +330,7 @@ def summarize(
         "median": {m: statistics.median(languages[lang][m] for lang in languages) for m in metrics},
         "n_languages": len(languages),
         "n_queries": sum(row["n_queries"] for row in languages.values()),
+        "excluded_groups": excluded_groups,
         "config": dict(config or {}),
         **({"device": dict(device)} if device else {}),
         "versions": library_versions(),

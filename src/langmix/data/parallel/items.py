@@ -9,15 +9,14 @@ one id in a batch. :func:`split_validation` holds out whole ids (an id is never 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from langmix.data.inputs import check_language_code
 from langmix.errors import DataError, LangmixError
 
-_LANG_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+__all__ = ["ParallelDataset", "ParallelItem", "ParallelText", "check_language_code", "split_validation"]
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class ParallelDataset:
 
 
 def _check_text(lang: str, text: ParallelText, where: str, record: str) -> None:
-    check_language_code(lang, where)
+    check_language_code(lang, where, record)
     if not text.query or not text.query.strip():
         raise DataError(where, f"empty query in language {lang!r}", record)
     if not text.positive or not text.positive.strip():
@@ -151,12 +150,6 @@ def _check_text(lang: str, text: ParallelText, where: str, record: str) -> None:
             raise DataError(where, f"empty hard negative {k} in language {lang!r}", record)
         if neg == text.positive:
             raise DataError(where, f"hard negative {k} in {lang!r} is the positive passage", record)
-
-
-def check_language_code(lang: Any, where: str | Path) -> str:
-    if not isinstance(lang, str) or not _LANG_RE.match(lang):
-        raise DataError(where, f"{lang!r} is not a language code (expected e.g. 'en', 'de', 'zh')")
-    return lang
 
 
 def _rank(seed: int, qid: str) -> bytes:

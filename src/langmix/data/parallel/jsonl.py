@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from langmix.data.inputs import iter_lines
 from langmix.data.parallel.items import ParallelDataset, ParallelItem, ParallelText, check_language_code
 from langmix.errors import DataError
 from langmix.io import write_atomic
@@ -68,26 +69,23 @@ def load_parallel_jsonl(
     every language of the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
     by_id: dict[str, dict[str, ParallelText]] = {}
     where: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            record = f"line {lineno}"
-            qid, versions = _parse_line(line, path, record)
-            for lang, text in versions.items():
-                check_language_code(lang, f"{path}: {record}")
-                if (qid, lang) in where:
-                    raise DataError(
-                        path,
-                        f"duplicate id {qid!r} in language {lang!r} (first on line {where[qid, lang]})",
-                        record,
-                    )
-                where[qid, lang] = lineno
-                by_id.setdefault(qid, {})[lang] = text
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        record = f"line {lineno}"
+        qid, versions = _parse_line(line, path, record)
+        for lang, text in versions.items():
+            check_language_code(lang, path, record)
+            if (qid, lang) in where:
+                raise DataError(
+                    path,
+                    f"duplicate id {qid!r} in language {lang!r} (first on line {where[qid, lang]})",
+                    record,
+                )
+            where[qid, lang] = lineno
+            by_id.setdefault(qid, {})[lang] = text
     if not by_id:
         raise DataError(path, "no items")
     ds = ParallelDataset(
