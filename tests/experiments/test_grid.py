@@ -101,3 +101,47 @@ def test_overrides_reach_grid_axes_and_the_train_block(tmp_path):
         load_experiment(path, parse_set(["train.max_stepz=1"]))
     with pytest.raises(LangmixError, match="outside"):
         load_experiment(path, parse_set(["alpha_sweep=[1.5]"]))
+
+
+def test_debiased_twins_share_training_and_score_projected_vectors(tiny_experiment, data_dir):
+    """``debias:`` adds each system again with its language subspace projected out: the twin shares the
+    run folder (no second training), has its own evaluation and identity key, and its numbers are the
+    LAReQA scores of the projected vectors."""
+    from dataclasses import replace
+
+    from langmix.data.lareqa import load_lareqa
+    from langmix.evaluation.api import encode_lareqa
+    from langmix.evaluation.lareqa import evaluate_embeddings
+    from langmix.experiments.collect import collect
+    from langmix.experiments.grid import BASE_SPEC
+    from langmix.models.encoder import Encoder
+    from langmix.models.loading import load_model
+
+    config = replace(tiny_experiment, debias={"source": "tatoeba", "per_language": 6, "k": 2})
+    config.validate()
+    names = [spec.name for spec in grid(config)]
+    assert names[:4] == ["base", "base+debias", "mono-t0.05-s1", "mono-t0.05+debias-s1"]
+    runner = ExperimentRunner(config, data_root=data_dir, log=lambda line: None)
+    twin = replace(BASE_SPEC, debiased=True)
+    assert runner.run_dir(twin) == runner.run_dir(BASE_SPEC)
+    for spec in (BASE_SPEC, twin):
+        runner.reconcile(spec)
+        runner.evaluate(spec)
+    assert runner.current(BASE_SPEC, "xquad-r") and runner.current(twin, "xquad-r")
+    plain = json.loads((runner.eval_dir(BASE_SPEC, "xquad-r") / "metrics.json").read_text())
+    debiased = json.loads((runner.eval_dir(twin, "xquad-r") / "metrics.json").read_text())
+    assert debiased["model"]["debias"]["k"] == 2 and "debias" not in plain["model"]
+
+    model = load_model(config.train["model"])
+    data = load_lareqa("xquad-r", languages=["en", "de", "es"], max_questions=12, data_root=data_dir)
+    q, c, _ = encode_lareqa(Encoder(model, precision=config.eval_precision), data)
+    sub = runner.subspace(model)
+    want = evaluate_embeddings(data, sub.apply(q), sub.apply(c)).summary()["mul"]["map"]["mean"]
+    assert debiased["summary"]["mul"]["map"]["mean"] == pytest.approx(want, abs=1e-6)
+    assert plain["summary"]["mul"]["map"]["mean"] != pytest.approx(want, abs=1e-6)
+    assert set(collect(runner)["xquad-r"]) == {"base", "base+debias"}
+
+    with pytest.raises(LangmixError, match="debias: unknown key"):
+        replace(tiny_experiment, debias={"sauce": "tatoeba"}).validate()
+    with pytest.raises(LangmixError, match="unknown estimation source"):
+        replace(tiny_experiment, debias={"source": "wikipedia"}).validate()

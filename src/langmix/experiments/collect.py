@@ -14,7 +14,7 @@ import numpy as np
 
 from langmix.evaluation.run_folder import LAREQA_BIAS_COLUMNS, LAREQA_COLUMNS, headline, lareqa_bias, load_run
 from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap, seed_comparison
-from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec, grid
+from langmix.experiments.grid import BASE, DEBIASED, ExperimentConfig, ExperimentRunner, RunSpec, grid
 
 RunRecord = tuple[RunSpec, dict, dict]  # spec, metrics document, per-query arrays
 Found = dict[str, dict[str, list[RunRecord]]]  # dataset -> system -> one record per seed
@@ -81,8 +81,10 @@ def significance(systems: dict[str, list[RunRecord]], hybrid: str) -> dict[str, 
     out: dict[str, dict[str, dict]] = {}
     temp = hybrid.rsplit("-t", 1)[1]
     for other in sorted(systems):
-        if other != BASE and (not other.endswith(f"-t{temp}") or other.startswith("hybrid")):
-            continue  # baselines: the untrained model, and mono / cross at the hybrid's temperature
+        if other not in (BASE, BASE + DEBIASED) and (
+            not other.endswith(f"-t{temp}") or other.startswith("hybrid")
+        ):
+            continue  # baselines: the untrained model (and debiased), and mono / cross at the hybrid's T
         out[other] = {}
         for setting in ("mo", "cr", "mul"):
             test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
@@ -107,7 +109,7 @@ def alpha_sweep(systems: dict[str, list[RunRecord]]) -> list[dict]:
     points = []
     for name, runs in systems.items():
         spec = runs[0][0]
-        if spec.strategy == BASE:
+        if spec.strategy == BASE or spec.debiased:
             continue
         points.append(
             {

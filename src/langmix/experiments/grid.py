@@ -14,7 +14,7 @@ import subprocess
 import time
 import typing
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from langmix.experiments.launcher import launch_command
 from langmix.io import write_atomic, write_json
 from langmix.locks import FolderLock
 from langmix.models.cache import model_fingerprint
+from langmix.models.debias import DebiasOptions, LanguageSubspace, estimate_subspace, parse_source
+from langmix.models.encoder import Encoder
 from langmix.models.loading import load_model, model_display_name
 from langmix.models.precision import CHOICES, DEFAULT_PRECISION, resolve_precision
 from langmix.progress import SILENT, ProgressSink
@@ -69,6 +71,9 @@ class ExperimentConfig:
     # precision of every evaluation (auto | fp32 | bf16 | fp16); training's own is train.precision
     eval_precision: str = DEFAULT_PRECISION
     include_base: bool = True  # the untrained model as a reference row
+    # the training-free baseline: each system again with its language subspace projected out
+    # (langmix.models.debias), e.g. {source: tatoeba, k: null, per_language: 500, seed: 0, languages: null}
+    debias: dict[str, Any] | None = None
     # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
     launcher: str | list[str] = "python"
 
@@ -108,6 +113,8 @@ class ExperimentConfig:
         if self.eval_precision not in CHOICES:
             raise LangmixError(f"eval_precision {self.eval_precision!r} is not one of {', '.join(CHOICES)}")
         launch_command(self.launcher)
+        if self.debias is not None:
+            _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
         return self
 
     def temperature_axis(self) -> list[float]:
@@ -140,6 +147,10 @@ def _typed(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "launcher":  # a string or a list; launch_command checks its form
             out[key] = value
+        elif key == "debias":
+            if value is not None and not isinstance(value, dict):
+                raise LangmixError(f"debias: expected a mapping such as {{source: tatoeba}}, got {value!r}")
+            out[key] = value if value is None else {**value}
         elif key == "train":
             if not isinstance(value, dict):
                 raise LangmixError(f"train: expected a mapping of training options, got {value!r}")
@@ -190,13 +201,21 @@ class RunSpec:
     alpha: float | None
     temperature: float | None
     seed: int | None
+    debiased: bool = False  # the same model, its language subspace projected out (config.debias)
 
     @property
     def system(self) -> str:
         if self.strategy == BASE:
-            return BASE
-        name = self.strategy if self.strategy != "hybrid" else f"hybrid-a{self.alpha:g}"
-        return f"{name}-t{self.temperature:g}"
+            name = BASE
+        else:
+            name = self.strategy if self.strategy != "hybrid" else f"hybrid-a{self.alpha:g}"
+            name = f"{name}-t{self.temperature:g}"
+        return name + DEBIASED if self.debiased else name
+
+    @property
+    def trained_as(self) -> RunSpec:
+        """The spec whose training (and run folder) this one shares: itself, or its undebiased twin."""
+        return replace(self, debiased=False)
 
     @property
     def name(self) -> str:
@@ -224,7 +243,24 @@ def grid(config: ExperimentConfig) -> list[RunSpec]:
                         if a != config.alpha and ends.get(a) not in config.strategies
                     ]
                 runs.extend(RunSpec(strategy, a, temp, seed) for a in alphas)
+    if config.debias is not None:  # each twin right after the run whose model it projects
+        runs = [twin for spec in runs for twin in (spec, replace(spec, debiased=True))]
     return runs
+
+
+def debias_options(block: dict[str, Any], precision: str) -> DebiasOptions:
+    """The experiment's ``debias:`` block as :class:`DebiasOptions` (unknown keys and bad sources refused)."""
+    allowed = ("source", "languages", "k", "per_language", "seed")
+    unknown = sorted(set(block) - set(allowed))
+    if unknown:
+        raise LangmixError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    options = DebiasOptions(**block, precision=precision)
+    parse_source(options.source)
+    for key in ("per_language", "k"):
+        value = getattr(options, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise LangmixError(f"{key} must be a whole number >= 1, got {value!r}")
+    return options
 
 
 class ExperimentRunner:
@@ -254,10 +290,14 @@ class ExperimentRunner:
         self._identities: dict[RunSpec, dict[str, Any]] = {}
 
     def run_dir(self, spec: RunSpec) -> Path:
-        return self.root / "runs" / spec.name
+        return self.root / "runs" / spec.trained_as.name
+
+    def eval_key(self, spec: RunSpec, dataset: str) -> str:
+        """The name of ``spec``'s evaluation on ``dataset`` (its folder under eval/, its identity key)."""
+        return dataset + DEBIASED if spec.debiased else dataset
 
     def eval_dir(self, spec: RunSpec, dataset: str) -> Path:
-        return self.run_dir(spec) / "eval" / dataset
+        return self.run_dir(spec) / "eval" / self.eval_key(spec, dataset)
 
     def model_name(self, spec: RunSpec) -> str:
         if spec.strategy == BASE:
@@ -309,12 +349,13 @@ class ExperimentRunner:
             evals = {}
             for dataset in self.config.evaluate:
                 root, files = lareqa_files(dataset, self.data_root)
-                evals[dataset] = {
+                evals[self.eval_key(spec, dataset)] = {
                     "languages": self.config.eval_languages,
                     "max_questions": self.config.eval_max_questions,
                     "max_length": self.config.eval_max_length,
                     "precision": resolve_precision(self.config.eval_precision),
                     "data": self._digests.of_files(root, files),
+                    **({"debias": self.config.debias} if spec.debiased else {}),
                 }
             self._identities[spec] = json.loads(json.dumps({"train": train, "eval": evals}))
         return self._identities[spec]
@@ -330,9 +371,10 @@ class ExperimentRunner:
     def current(self, spec: RunSpec, dataset: str) -> bool:
         """Whether ``dataset``'s evaluation of ``spec`` on disk was made with the current settings."""
         recorded, expected = self.recorded(spec) or {}, self.identity(spec)
+        key = self.eval_key(spec, dataset)
         return (
             recorded.get("train") == expected["train"]
-            and (recorded.get("eval") or {}).get(dataset) == expected["eval"][dataset]
+            and (recorded.get("eval") or {}).get(key) == expected["eval"][key]
         )
 
     def _set_aside(self, folder: Path, label: str) -> Path:
@@ -359,16 +401,17 @@ class ExperimentRunner:
             )
             recorded = None
         evals = dict((recorded or {}).get("eval") or {})
-        for dataset, part in expected["eval"].items():
-            folder = self.eval_dir(spec, dataset)
-            if folder.exists() and evals.get(dataset) != part:
+        for dataset in self.config.evaluate:
+            key = self.eval_key(spec, dataset)
+            part, folder = expected["eval"][key], self.eval_dir(spec, dataset)
+            if folder.exists() and evals.get(key) != part:
                 aside = self._set_aside(folder, f"{spec.name}-{dataset}")
-                why = _why({"eval": evals.get(dataset) or {}}, {"eval": part}, "eval", dataset in evals)
+                why = _why({"eval": evals.get(key) or {}}, {"eval": part}, "eval", key in evals)
                 self.log(
                     f"[{spec.name}] {dataset} evaluated with other settings ({why}): re-evaluating; "
                     f"the earlier evaluation is now in {aside}"
                 )
-            evals[dataset] = part
+            evals[key] = part
         record = {"train": expected["train"], "eval": evals}
         record["hash"] = {
             "train": part_hash(record["train"]),
@@ -392,6 +435,23 @@ class ExperimentRunner:
                 f"[{spec.name}] training failed (exit {proc.returncode}); see the output above"
             )
 
+    def subspace(self, model: Any) -> LanguageSubspace:
+        """``model``'s language subspace as the experiment's ``debias:`` block estimates it (the texts are
+        encoded through the embedding cache, at the evaluations' precision)."""
+        options = debias_options(self.config.debias or {}, self.config.eval_precision)
+        encoder = Encoder(
+            model,
+            batch_size=self.config.eval_batch_size,
+            use_cache=True,
+            fingerprint=model_fingerprint(model),
+            progress=self.progress,
+            precision=options.precision,
+        )
+        texts = parse_source(options.source).texts(options.languages, self.data_root)
+        return estimate_subspace(
+            encoder, texts, k=options.k, per_language=options.per_language, seed=options.seed
+        )
+
     def evaluate(self, spec: RunSpec) -> None:
         model = load_model(self.model_name(spec))
         info = {
@@ -400,6 +460,17 @@ class ExperimentRunner:
             "system": spec.system,
             **asdict(spec),
         }
+        transform = None
+        if spec.debiased and not self.evaluated(spec):
+            self.log(f"[{spec.name}] estimating the language subspace ({self.config.debias})")
+            sub = self.subspace(model)
+            transform = sub.apply
+            info["debias"] = {
+                **(self.config.debias or {}),
+                "languages": list(sub.languages),
+                "k": sub.k,
+                "singular_values": [round(float(s), 6) for s in sub.singular_values],
+            }
         for dataset in self.config.evaluate:
             target = self.eval_dir(spec, dataset)
             if (target / "metrics.json").is_file():
@@ -413,7 +484,9 @@ class ExperimentRunner:
                 precision=self.config.eval_precision,
             )
             self.log(f"[{spec.name}] evaluating on {dataset}")
-            run = run_lareqa(model, options, data_root=self.data_root, progress=self.progress)
+            run = run_lareqa(
+                model, options, data_root=self.data_root, progress=self.progress, transform=transform
+            )
             write_lareqa_run(run, info, target, render=self.render)
 
     def run(self) -> dict[str, str]:
@@ -436,6 +509,7 @@ class ExperimentRunner:
 
 
 BASE_SPEC = RunSpec(BASE, None, None, None)
+DEBIASED = "+debias"  # suffix of a debiased twin's system name and evaluation folder
 
 
 def _why(recorded: dict[str, Any] | None, expected: dict[str, Any], part: str, known: bool = True) -> str:
