@@ -45,6 +45,9 @@ def test_a_group_without_qrels_is_excluded_from_the_means_and_reported(tmp_path)
     }
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert written["excluded_groups"] == summary["excluded_groups"]
+    from langmix.reports.retrieval import render_markdown
+
+    assert "- sw: excluded from every mean and median (no judged queries" in render_markdown(summary)
 
 
 def test_summarize_leaves_out_a_group_with_no_judged_query():

@@ -35,7 +35,10 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         lines.append(
             f"| **{name}** | | " + " | ".join(f"**{_fmt(summary[name][m])}**" for m in metrics) + " |"
         )
-    notes = []
+    notes = [
+        f"- {label}: excluded from every mean and median ({why.get('reason', 'no judged queries')})."
+        for label, why in (summary.get("excluded_groups") or {}).items()
+    ]
     for lang, row in summary["languages"].items():
         if row.get("n_missing_from_run"):
             notes.append(
