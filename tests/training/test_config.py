@@ -109,6 +109,8 @@ def test_every_field_is_a_documented_flag_and_the_old_flags_still_work(monkeypat
             runtime_s=0.0,
             best_metric=None,
             model_dir=tmp_path,
+            temperature=config.temperature,
+            unmerged_model_dir=None,
         )
 
     monkeypatch.setattr("langmix.training.train", fake_train)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +35,14 @@ def _shown_default(f: dataclasses.Field, decls: tuple[str, ...]) -> str:
     return escape(f" [default: {','.join(default) if isinstance(default, list) else default}]")
 
 
+def _metavar(base: Any) -> str:
+    """``<float>``, ``<a,b,...>``; a union of types ``<float|str>``."""
+    members = typing.get_args(base) if typing.get_origin(base) in (typing.Union, types.UnionType) else ()
+    if members:
+        return "<" + "|".join(_metavar(m).strip("<>") for m in members) + ">"
+    return _METAVARS.get(getattr(base, "__origin__", base), "<str>")
+
+
 def _option(f: dataclasses.Field, panel: str) -> inspect.Parameter:
     """The command-line option of one config field."""
     base, _ = field_type(f.name)
@@ -46,7 +56,7 @@ def _option(f: dataclasses.Field, panel: str) -> inspect.Parameter:
     option = typer.Option(
         *decls,
         help=f.metadata["help"] + _shown_default(f, decls),
-        metavar=None if base is bool else _METAVARS.get(getattr(base, "__origin__", base), "<str>"),
+        metavar=None if base is bool else _metavar(base),
         envvar=f.metadata["envvar"],
         show_default=False,
         rich_help_panel=panel,
@@ -104,6 +114,8 @@ def train_command(**params: Any) -> None:
     if result.process_index != 0:
         return
     comp = result.composition["trained"]
+    if cfg.temperature != result.temperature:
+        console.print(f"temperature {cfg.temperature} -> {result.temperature:g}", highlight=False)
     console.print(
         f"done: {result.global_step} steps in {result.runtime_s:.0f}s · "
         f"batches mono {comp['by_kind']['mono']} / "
@@ -116,6 +128,13 @@ def train_command(**params: Any) -> None:
         markup=False,
         highlight=False,
     )
+    if result.unmerged_model_dir is not None:
+        console.print(
+            f"  = {1 - cfg.merge_start:g} x fine-tuned + {cfg.merge_start:g} x start model; "
+            f"unmerged: {result.unmerged_model_dir}",
+            markup=False,
+            highlight=False,
+        )
 
 
 train_command.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]

@@ -10,13 +10,16 @@ The run folder (``config.output_dir``)::
     batch_composition.json   how many batches of each kind / language / dataset were trained on
     checkpoints/             HF checkpoints (resume with resume: auto); the best is kept
     model/                   the final model (the best checkpoint by validation loss), loads with
-                             SentenceTransformer(path); saved aside and moved in as a whole
+                             SentenceTransformer(path); saved aside and moved in as a whole. With
+                             merge_start > 0 it is that model interpolated with the start model's weights
+    model-unmerged/          with merge_start > 0: the fine-tuned model before the interpolation
     batches.rank<r>.jsonl    with batch_log: every trained batch (ids, languages), per rank
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -28,9 +31,10 @@ from typing import Any
 
 from langmix.batching.samplers import BatchPlan
 from langmix.data.parallel import ParallelDataset
-from langmix.io import library_versions, write_atomic, write_json
+from langmix.io import atomic_folder, library_versions, write_atomic, write_json
 from langmix.locks import FolderLock
 from langmix.models.cache import model_fingerprint
+from langmix.models.merge import interpolate_into
 from langmix.models.precision import device_description
 from langmix.training.checkpoints import resume_from
 from langmix.training.config import TrainConfig
@@ -45,10 +49,12 @@ from langmix.training.setup import (
     trained_precision,
     training_arguments,
 )
+from langmix.training.temperature import ResolvedTemperature, resolve_temperature
 
 __all__ = ["TrainResult", "build_plans", "load_training_data", "train"]
 
 logger = logging.getLogger(__name__)
+UNMERGED = "model-unmerged"
 
 
 @dataclass
@@ -63,6 +69,8 @@ class TrainResult:
     process_index: int = 0  # this process's rank (only rank 0 writes the run folder)
     log_history: list[dict[str, Any]] = field(default_factory=list)
     composition: dict[str, Any] = field(default_factory=dict)
+    temperature: float | None = None  # the temperature trained at (``auto`` resolved)
+    unmerged_model_dir: Path | None = None  # with merge_start > 0: the model before the interpolation
 
 
 def _log_history_writer(run_dir: Path):
@@ -177,6 +185,8 @@ class _Prepared:
     args: Any  # SentenceTransformerTrainingArguments
     plans: tuple[BatchPlan, BatchPlan | None]
     identity: dict[str, Any]
+    temperature: ResolvedTemperature
+    start_state: dict[str, Any] | None  # the start model's weights, kept for merge_start
 
     @property
     def main(self) -> bool:
@@ -184,15 +194,25 @@ class _Prepared:
 
 
 def _prepare(config: TrainConfig, model) -> _Prepared:
+    # temperature auto becomes a number first: the loss, config.yaml and the run's identity all hold it
+    temperature = resolve_temperature(config.temperature, config.model)
+    config = dataclasses.replace(config, temperature=temperature.value)
     sets = load_training_data(config)
     model, model_info = _seeded_model(config, model)
+    start_state = (
+        {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if config.merge_start
+        else None
+    )
     prompts = resolve_prompts(config, model, config.hard_negatives)
     args = training_arguments(config, prompts, has_eval=bool(sets[1]))
     plans = build_plans(config, *sets, args.world_size)
     identity = run_identity(
         config, [*sets[0], *sets[1]], model_fingerprint(model), trained_precision(args), args.world_size
     )
-    return _Prepared(config, sets, model, model_info, prompts, args, plans, identity)
+    return _Prepared(
+        config, sets, model, model_info, prompts, args, plans, identity, temperature, start_state
+    )
 
 
 def train(
@@ -230,6 +250,8 @@ def _train(
         resume = resume_from(config.resume, run_dir / "checkpoints", notice=notice, main=main)
     run_info = {
         **_run_info(config, args, model, run.sets, run.plans, run.prompts, run.model_info),
+        "temperature": run.temperature.to_dict(),
+        "merge": _merge_info(config),
         "identity": run.identity,
     }
     if main:
@@ -251,7 +273,13 @@ def _train(
         output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     model.max_seq_length = run.model_info[0]
-    _save_model(trainer, run_dir / "model", main=main)
+    if config.merge_start:
+        _save_model(trainer, run_dir / UNMERGED, main=main)
+        _save_merged(run, run_dir / "model")
+        if args.world_size > 1:
+            trainer.accelerator.wait_for_everyone()
+    else:
+        _save_model(trainer, run_dir / "model", main=main)
     state = trainer.state
     result = TrainResult(
         run_dir=run_dir,
@@ -264,6 +292,8 @@ def _train(
         process_index=args.process_index,
         log_history=list(state.log_history),
         composition={"trained": trainer.trained_composition(), "plan": run.plans[0].describe()},
+        temperature=run.temperature.value,
+        unmerged_model_dir=run_dir / UNMERGED if config.merge_start else None,
     )
     if main:
         _finish_run_folder(result, run_info, str(resume) if resume else None)
@@ -287,6 +317,27 @@ def _save_model(trainer, target: Path, *, main: bool) -> None:
         os.replace(partial, target)
 
 
+def _merge_info(config: TrainConfig) -> dict[str, Any] | None:
+    """What ``run.json`` says about the weight interpolation (None without one)."""
+    if not config.merge_start:
+        return None
+    return {
+        "start_weight": config.merge_start,
+        "model": f"model/ = {1 - config.merge_start:g} x fine-tuned + {config.merge_start:g} x start model",
+        "unmerged": UNMERGED,
+    }
+
+
+def _save_merged(run: _Prepared, target: Path) -> None:
+    """``merge_start``: move the trained weights toward the start model's (WiSE-FT) and save the result as
+    ``model/`` (main process; whole or not at all). The fine-tuned model was saved as ``model-unmerged/``."""
+    if not run.main:
+        return
+    interpolate_into(run.model, run.start_state, run.config.merge_start)
+    with atomic_folder(target) as folder:
+        run.model.save(str(folder))
+
+
 def _finish_run_folder(result: TrainResult, run_info: dict[str, Any], resume: str | None) -> None:
     run_dir = result.run_dir
     write_json(run_dir / "batch_composition.json", result.composition)
@@ -299,5 +350,6 @@ def _finish_run_folder(result: TrainResult, run_info: dict[str, Any], resume: st
         "runtime_s": round(result.runtime_s, 2),
         "resumed_from": resume,
         "model": str(result.model_dir),
+        "unmerged_model": str(result.unmerged_model_dir) if result.unmerged_model_dir else None,
     }
     write_json(run_dir / "run.json", run_info)

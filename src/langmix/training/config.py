@@ -37,6 +37,7 @@ from langmix.models.precision import CHOICES as PRECISION_CHOICES
 from langmix.models.precision import DEFAULT_PRECISION
 
 LOSSES = ("mnrl", "cached")
+AUTO = "auto"  # temperature: the start model's own training temperature where known
 
 Check = Callable[[str, Any], None]
 
@@ -51,12 +52,15 @@ def option(
     trainer: str | None = None,
     envvar: str | None = None,
     identity: bool = True,
+    identity_at_default: bool = True,
 ) -> Any:
     """A :class:`TrainConfig` field. ``help`` is what ``langmix train --help`` shows; ``flags`` are extra
     command-line names (``--lr``); ``choices`` / ``check`` validate it; ``trainer`` names the
     ``SentenceTransformerTrainingArguments`` field it fills as is; ``envvar`` stands in for a missing flag.
     ``identity=False`` marks an option that cannot change what is trained (where the run is written, how many
     threads): it is left out of the run's identity, so changing it does not stop a resume.
+    ``identity_at_default=False`` (options added after runs were recorded) leaves the option out of the
+    identity while it is at its default, which is what those runs did: they stay current and resumable.
     """
     metadata = {
         "help": help,
@@ -66,6 +70,7 @@ def option(
         "trainer": trainer,
         "envvar": envvar,
         "identity": identity,
+        "identity_at_default": identity_at_default,
     }
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
@@ -89,6 +94,16 @@ def _alpha_in_range(name: str, value: float) -> None:
 def _some_data(name: str, value: list[str]) -> None:
     if not value:
         raise LangmixError("no training data: set data (e.g. --data mlqa-r)")
+
+
+def _temperature(name: str, value: float | str) -> None:
+    """A finite number > 0, or ``auto`` (resolved as training starts: :mod:`langmix.training.temperature`)."""
+    if value == AUTO:
+        return
+    if isinstance(value, str) or not (math.isfinite(value) and value > 0):
+        raise LangmixError(
+            f"{name} must be a finite number > 0, got {value} (or 'auto': the start model's own)"
+        )
 
 
 def _warmup(name: str, value: float) -> None:
@@ -158,7 +173,12 @@ class TrainConfig:
         envvar="LANGMIX_DATA_DIR",
         identity=False,  # the data's content is part of a run's identity, not where it was read from
     )
-    hard_negatives: int = option(0, "hard negatives per row (data must have them)", check=NON_NEGATIVE_INT)
+    hard_negatives: int = option(
+        0,
+        "hard negatives per row: SQuAD-format data (mlqa-r, xquad-r, folders) draws them from the answer's "
+        "paragraph, seeded (short paragraphs topped up from other paragraphs); JSONL / mMARCO carry them",
+        check=NON_NEGATIVE_INT,
+    )
     strategy: str = option(HYBRID, "mono | cross | hybrid", choices=STRATEGIES)
     alpha: float = option(0.5, "hybrid: probability of a monolingual batch", check=_alpha_in_range)
     batch_size: int = option(
@@ -180,9 +200,21 @@ class TrainConfig:
     passage_prompt: str | None = option(
         "auto", "passage prefix; 'auto': the model's own passage prompt, '': none"
     )
+    merge_start: float = option(
+        0.0,
+        "after training, interpolate the weights with the start model's (WiSE-FT): 0 keeps the fine-tuned "
+        "model, 1 is the start model; model/ is the merged model, model-unmerged/ the fine-tuned one",
+        check=must(lambda v: 0 <= v <= 1, "in [0, 1]"),
+        identity_at_default=False,  # runs recorded before this option existed were not merged
+    )
     loss: str = option("mnrl", "mnrl | cached (GradCache, for large batches)", choices=LOSSES)
     mini_batch_size: int = option(16, "cached loss: rows encoded at once", check=POSITIVE_INT)
-    temperature: float = option(0.05, "InfoNCE temperature (scale = 1/T)", check=FINITE_POSITIVE)
+    temperature: float | str = option(
+        0.05,
+        "InfoNCE temperature (scale = 1/T); 'auto': the start model's own training temperature where known "
+        "(multilingual-e5: 0.01), else 0.05 — the value used is recorded in run.json and config.yaml",
+        check=_temperature,
+    )
     gather_across_devices: bool = option(False, "in-batch negatives from all devices (DDP)")
     learning_rate: float = option(
         3e-5, "learning rate (paper: 3e-5)", flags=("--lr",), check=FINITE_POSITIVE, trainer="learning_rate"
@@ -199,7 +231,12 @@ class TrainConfig:
     gradient_accumulation_steps: int = option(
         1, "batches per optimizer step", check=POSITIVE_INT, trainer="gradient_accumulation_steps"
     )
-    epochs: float = option(1.0, "training epochs", check=FINITE_POSITIVE, trainer="num_train_epochs")
+    epochs: float = option(
+        1.0,
+        "training epochs; one epoch = (id-language rows / batch size) batches (fractions allowed)",
+        check=FINITE_POSITIVE,
+        trainer="num_train_epochs",
+    )
     max_steps: int = option(
         -1,
         "optimizer steps (overrides --epochs; -1: train by epochs)",
@@ -278,7 +315,10 @@ class TrainConfig:
 
     @property
     def scale(self) -> float:
-        return 1.0 / self.temperature
+        """The loss's scale, 1 / temperature (``auto`` is resolved when training starts, not here)."""
+        if self.temperature == AUTO:
+            raise LangmixError("temperature auto has no scale until it is resolved for the start model")
+        return 1.0 / float(self.temperature)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -300,10 +340,12 @@ _HINTS = typing.get_type_hints(TrainConfig)
 
 
 def split_optional(hint: Any) -> tuple[Any, bool]:
-    """(base type, optional) of a type hint: ``list[str] | None`` -> (list[str], True)."""
+    """(base type, optional) of a type hint: ``list[str] | None`` -> (list[str], True); a union of several
+    types stays one (``float | str`` -> (Union[float, str], False): parsed as the first that fits)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
-        return next(a for a in args if a is not type(None)), type(None) in args
+        rest = tuple(a for a in args if a is not type(None))
+        return (rest[0] if len(rest) == 1 else typing.Union[rest]), type(None) in args  # noqa: UP007
     return hint, False
 
 
@@ -329,6 +371,13 @@ def _parse(base: Any, value: Any) -> Any:
 
     Strict where YAML is surprising: ``no`` (read as False) is not a string, ``true`` is not a number."""
     origin = typing.get_origin(base)
+    if origin in (typing.Union, types.UnionType):  # the first member that fits: 0.01 is a float, auto a str
+        for member in typing.get_args(base):
+            try:
+                return _parse(member, value)
+            except (TypeError, ValueError, KeyError, OverflowError):
+                continue
+        raise TypeError
     if origin is list or base is list:
         (item,) = typing.get_args(base) or (str,)
         if isinstance(value, str):
@@ -455,7 +504,16 @@ def check_trainer_args(value: Mapping[str, Any]) -> None:
 def identity_options(config: TrainConfig) -> dict[str, Any]:
     """The options that decide what is trained (every field not marked ``identity=False``): what a resume
     must find unchanged, and what an experiment compares before it reuses a finished run."""
-    return {name: getattr(config, name) for name, f in FIELDS.items() if f.metadata["identity"]}
+    return {
+        name: getattr(config, name)
+        for name, f in FIELDS.items()
+        if f.metadata["identity"]
+        and (f.metadata["identity_at_default"] or getattr(config, name) != _default(f))
+    }
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _known(key: str, unknown: str) -> str:

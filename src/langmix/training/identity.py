@@ -27,7 +27,7 @@ from langmix.training.config import TrainConfig, identity_options
 
 # What a training run writes in its folder (api.py); --overwrite removes these and nothing else.
 RUN_FILES = ("run.json", "config.yaml", "log_history.json", "batch_composition.json")
-RUN_FOLDERS = ("checkpoints", "model")
+RUN_FOLDERS = ("checkpoints", "model", "model-unmerged")
 BATCH_LOGS = "batches.rank*.jsonl"
 
 

@@ -18,7 +18,8 @@ from langmix.training.config import TrainConfig
 
 
 def load_training_data(config: TrainConfig) -> tuple[list[ParallelDataset], list[ParallelDataset]]:
-    """The training datasets and their held-out validation parts (empty list without validation)."""
+    """The training datasets and their held-out validation parts (empty list without validation). SQuAD-format
+    sources draw ``hard_negatives`` per row from the answer's paragraph with the run's seed."""
     datasets = [
         load_parallel(
             spec,
@@ -26,6 +27,8 @@ def load_training_data(config: TrainConfig) -> tuple[list[ParallelDataset], list
             passage=config.passage,
             data_root=config.data_root,
             max_items=config.max_items,
+            hard_negatives=config.hard_negatives,
+            seed=config.seed,
         )
         for spec in config.data
     ]

@@ -8,15 +8,18 @@ split into sentences there with :func:`langmix.data.squad.split_sentences`.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from langmix.data.parallel.items import ParallelDataset, ParallelItem, ParallelText, check_language_code
-from langmix.data.squad import read_squad_file, split_sentences
+from langmix.data.parallel.negatives import NegativeCounts, SentencePool, negatives_rng
+from langmix.data.squad import Question, Sentence, SquadFile, read_squad_file, split_sentences
 from langmix.errors import DataError, LangmixError
 
 PASSAGE_MODES = ("sentence", "sentence+paragraph")
+logger = logging.getLogger(__name__)
 # Two-letter token at the end of a file stem: "de", "mlqa-r.de", "squad.translate.train.en-de".
 _FILE_LANG_RE = re.compile(r"(?:^|[._-])([a-z]{2})$")
 
@@ -87,33 +90,65 @@ def load_squad_parallel(
     passage: str = "sentence",
     strict: bool = True,
     complete: bool = False,
+    hard_negatives: int = 0,
+    seed: int = 0,
 ) -> ParallelDataset:
     """SQuAD-format files, one per language, whose questions share ids across languages.
 
     ``files`` is a folder of ``<lang>.json`` files or a mapping language -> file (the file's own name,
     when it ends in a language code, must agree). Query = question; positive = the sentence holding
     ``answer_start`` (``passage="sentence+paragraph"`` appends the paragraph, as LAReQA candidates do).
+    ``hard_negatives`` > 0 gives each version that many other sentences of the answer's paragraph as hard
+    negatives, drawn per ``seed`` (:mod:`langmix.data.parallel.negatives`: short paragraphs are topped up).
     """
     if passage not in PASSAGE_MODES:
         raise LangmixError(f"unknown passage mode {passage!r}; choose one of {', '.join(PASSAGE_MODES)}")
+    if hard_negatives < 0:
+        raise LangmixError(f"hard negatives must be >= 0, got {hard_negatives}")
     resolved = _resolve_files(files, languages)
     by_id: dict[str, dict[str, ParallelText]] = {}
     skipped: list[str] = []
+    counts = NegativeCounts()
     for lang, path in resolved.items():
         squad = read_squad_file(path, lang, strict=strict, split=split_sentences)
         skipped.extend(str(s) for s in squad.skipped)
         if not squad.questions:
             raise DataError(path, "no usable questions")
+        pool = None
+        if hard_negatives:  # every sentence is a candidate negative
+            texts = [_candidate(squad, sentence, passage) for sentence in squad.sentences]
+            pool = SentencePool(texts, [sentence.paragraph for sentence in squad.sentences])
         for q in squad.questions:
-            sentence = squad.sentences[q.sentence]
-            positive = sentence.text
-            if passage == "sentence+paragraph":
-                positive = f"{positive} {squad.paragraphs[sentence.paragraph]}"
-            by_id.setdefault(q.id, {})[lang] = ParallelText(q.text.strip(), positive.strip())
+            positive = (
+                pool.texts[q.sentence] if pool else _candidate(squad, squad.sentences[q.sentence], passage)
+            )
+            negatives = _draw(pool, q, lang, hard_negatives, seed, counts, path) if pool else ()
+            by_id.setdefault(q.id, {})[lang] = ParallelText(q.text.strip(), positive, negatives)
     if isinstance(files, Mapping):
         source, default_name = ", ".join(str(p) for p in resolved.values()), "squad"
     else:
         source, default_name = str(files), Path(files).name
     items = [ParallelItem(qid, texts) for qid, texts in by_id.items()]
     name = name if name is not None else default_name
+    if hard_negatives:
+        logger.info("%s: %d hard negatives per row: %s", name, hard_negatives, counts.describe())
     return ParallelDataset(name, items, source=source, complete=complete, skipped=skipped)
+
+
+def _candidate(squad: SquadFile, sentence: Sentence, passage: str) -> str:
+    """A sentence as a training passage: the sentence, or the sentence followed by its paragraph."""
+    text = sentence.text
+    if passage == "sentence+paragraph":
+        text = f"{text} {squad.paragraphs[sentence.paragraph]}"
+    return text.strip()
+
+
+def _draw(
+    pool: SentencePool, q: Question, lang: str, n: int, seed: int, counts: NegativeCounts, path: Path
+) -> tuple[str, ...]:
+    try:
+        return pool.draw(q.sentence, n, negatives_rng(seed, lang, q.id), counts)
+    except ValueError as exc:
+        raise DataError(
+            path, f"{n} hard negatives per question: {exc}; lower --hard-negatives", q.record
+        ) from None
