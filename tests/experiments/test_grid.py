@@ -145,3 +145,14 @@ def test_debiased_twins_share_training_and_score_projected_vectors(tiny_experime
         replace(tiny_experiment, debias={"sauce": "tatoeba"}).validate()
     with pytest.raises(LangmixError, match="unknown estimation source"):
         replace(tiny_experiment, debias={"source": "wikipedia"}).validate()
+
+
+def test_temperature_auto_is_resolved_for_the_start_model(tiny_experiment):
+    """``auto`` in an experiment is the start model's own temperature (e5: 0.01); runs are named with it."""
+    from dataclasses import replace
+
+    embedded = replace(tiny_experiment, train={**tiny_experiment.train, "model": "embedded"})
+    assert replace(embedded, temperatures=["auto", 0.05]).temperature_axis() == [0.01, 0.05]
+    assert replace(tiny_experiment, temperatures=["auto"]).temperature_axis() == [0.05]  # unknown: 0.05
+    names = [s.name for s in grid(replace(embedded, temperatures=["auto"]))]
+    assert "mono-t0.01-s1" in names

@@ -47,6 +47,7 @@ from langmix.training.config import (
 )
 from langmix.training.identity import differences, is_finished
 from langmix.training.setup import training_precision
+from langmix.training.temperature import resolve_temperature
 
 BASE = "base"
 
@@ -61,7 +62,7 @@ class ExperimentConfig:
     strategies: list[str] = field(default_factory=lambda: ["mono", "cross", "hybrid"])
     alpha: float = 0.5  # alpha of the hybrid runs in the main comparison
     alpha_sweep: list[float] = field(default_factory=list)  # extra hybrid alphas (0 = cross, 1 = mono)
-    temperatures: list[float] | None = None  # default: train.temperature (or 0.05)
+    temperatures: list[float | str] | None = None  # default: train.temperature (or 0.05); auto allowed
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     evaluate: list[str] = field(default_factory=lambda: ["xquad-r"])
     eval_max_questions: int | None = None
@@ -118,8 +119,11 @@ class ExperimentConfig:
         return self
 
     def temperature_axis(self) -> list[float]:
-        """The grid's temperatures: ``temperatures``, else the train block's one (default 0.05)."""
-        return self.temperatures or [coerce("temperature", self.train.get("temperature", 0.05))]
+        """The grid's temperatures: ``temperatures``, else the train block's one (default 0.05); ``auto``
+        resolved here, for the start model, so run names and identities hold the number trained with."""
+        values = self.temperatures or [coerce("temperature", self.train.get("temperature", 0.05))]
+        model = str(self.train.get("model", "embedded"))
+        return [resolve_temperature(t, model).value for t in values]
 
 
 def _keyed(key: str, check: Callable[[], Any]) -> None:
