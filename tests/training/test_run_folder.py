@@ -255,3 +255,30 @@ def test_yaml_values_of_the_wrong_type_name_the_key(tmp_path):
     path.write_bytes(b"data: mlqa-r\nlanguages: [en, \xff]\n")
     with pytest.raises(LangmixError, match="not UTF-8 text"):
         load_config(path)
+
+
+def test_a_resume_reports_the_whole_run_and_never_trains_past_the_last_step(
+    tmp_path, tiny_model_dir, jsonl_data
+):
+    """Found by tests/reliability/kill_anywhere.py: a kill after the last checkpoint but before the run was
+    marked finished made the resume train one batch more, and a resumed run's train_loss covered only the
+    steps after the resume; a resume of a finished run rewrote its result."""
+    whole = train(_config(tmp_path / "whole", tiny_model_dir, jsonl_data, max_steps=5, batch_log=True))
+    crashed = _crashed_run(tmp_path, tiny_model_dir, jsonl_data, at=2, max_steps=5, batch_log=True)
+    resumed = train(_resume(crashed))
+    assert resumed.train_loss == pytest.approx(whole.train_loss, rel=1e-9)
+    run = tmp_path / "run"
+    info = json.loads((run / "run.json").read_text())
+    del info["result"]  # killed after its last checkpoint (step 5), before the run was marked finished
+    (run / "run.json").write_text(json.dumps(info))
+    again = train(_resume(crashed))
+    assert again.global_step == 5 and again.train_loss == pytest.approx(whole.train_loss, rel=1e-9)
+    assert again.composition["trained"] == whole.composition["trained"]
+    steps = [json.loads(line)["step"] for line in (run / "batches.rank0.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+    assert not (run / "checkpoints" / "checkpoint-6").exists()
+    finished = json.loads((run / "run.json").read_text())["result"]
+    notices: list[str] = []
+    assert train(_resume(crashed), notice=notices.append).global_step == 5  # finished: nothing to do
+    assert "finished earlier" in notices[0]
+    assert json.loads((run / "run.json").read_text())["result"] == finished

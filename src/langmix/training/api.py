@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -38,7 +39,7 @@ from langmix.models.merge import interpolate_into
 from langmix.models.precision import device_description
 from langmix.training.checkpoints import resume_from
 from langmix.training.config import TrainConfig
-from langmix.training.identity import claim_run_folder, run_identity
+from langmix.training.identity import claim_run_folder, is_finished, run_identity
 from langmix.training.plans import build_plans
 from langmix.training.setup import (
     build_loss,
@@ -232,7 +233,35 @@ def train(
     start = time.perf_counter()
     run = _prepare(config, model)
     with FolderLock(config.output_dir, "training run") if run.main else contextlib.nullcontext():
+        if config.resume and is_finished(Path(config.output_dir)):
+            # e.g. a second process waited for this folder's lock while the first one finished the run
+            return _finished_result(run, notice)
         return _train(run, callbacks, notice, start)
+
+
+def _finished_result(run: _Prepared, notice: Callable[[str], None]) -> TrainResult:
+    """A resume of a finished run does nothing, once the run is checked to be this one (same identity)."""
+    run_dir = Path(run.config.output_dir)
+    claim_run_folder(run_dir, run.config, run.identity)  # refuses a finished run made with other settings
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    done = info["result"]
+    notice(f"{run_dir}: this run finished earlier (step {done['global_step']}); nothing to resume")
+    history = run_dir / "log_history.json"
+    composition = run_dir / "batch_composition.json"
+    return TrainResult(
+        run_dir=run_dir,
+        model_dir=run_dir / "model",
+        global_step=done["global_step"],
+        best_checkpoint=done.get("best_checkpoint"),
+        best_metric=done.get("best_eval_loss"),
+        train_loss=done.get("train_loss"),
+        runtime_s=0.0,
+        process_index=run.args.process_index,
+        log_history=json.loads(history.read_text(encoding="utf-8")) if history.is_file() else [],
+        composition=json.loads(composition.read_text(encoding="utf-8")) if composition.is_file() else {},
+        temperature=run.temperature.value,
+        unmerged_model_dir=run_dir / UNMERGED if run.config.merge_start else None,
+    )
 
 
 def _train(
@@ -270,7 +299,7 @@ def _train(
         batch_log_dir=run_dir if config.batch_log else None,
     )
     with _checkpoint_cards_without_examples(model):
-        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     model.max_seq_length = run.model_info[0]
     if config.merge_start:
@@ -287,7 +316,7 @@ def _train(
         global_step=state.global_step,
         best_checkpoint=state.best_model_checkpoint,
         best_metric=state.best_metric,
-        train_loss=output.training_loss,
+        train_loss=trainer.train_loss(),
         runtime_s=time.perf_counter() - start,
         process_index=args.process_index,
         log_history=list(state.log_history),

@@ -25,7 +25,9 @@ import torch
 from sentence_transformers import SentenceTransformerTrainer
 from torch.utils.data import DataLoader
 from transformers import TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_callback import TrainerState
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput, get_last_checkpoint
 
 from langmix.batching.composition import BatchCounts
 from langmix.batching.samplers import CROSS, MONO, BatchPlan, ParallelBatchSampler, ParallelRows
@@ -41,6 +43,11 @@ def counts_file(checkpoint: str | Path, rank: int) -> Path:
     return Path(checkpoint) / f"batch_counts.rank{rank}.json"
 
 
+def loss_file(checkpoint: str | Path, rank: int) -> Path:
+    """One rank's running training-loss sum in a checkpoint, so a resumed run reports the whole run's."""
+    return Path(checkpoint) / f"train_loss.rank{rank}.json"
+
+
 class _CountsInCheckpoints(TrainerCallback):
     """Writes each rank's trained-batch counts into every checkpoint the trainer saves."""
 
@@ -50,6 +57,8 @@ class _CountsInCheckpoints(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         write_json(counts_file(folder, args.process_index), self.trainer.trained.summary())
+        total, batches = self.trainer.loss_so_far()
+        write_json(loss_file(folder, args.process_index), {"sum": total, "batches": batches})
 
 
 class HybridTrainer(SentenceTransformerTrainer):
@@ -66,6 +75,8 @@ class HybridTrainer(SentenceTransformerTrainer):
         self.eval_plan = eval_plan
         self.batch_log_dir = Path(batch_log_dir) if batch_log_dir else None
         self.trained = BatchCounts()  # this rank's trained batches, the resumed checkpoint's included
+        # this rank's training-loss sum (float64, batch by batch) and batch count, the checkpoint's included
+        self._loss_sum, self._loss_batches = 0.0, 0
         self._train_sampler: ParallelBatchSampler | None = None
         # (kind index, detached loss) of each batch since the last log, per mode; read at log time
         self._kind_losses: dict[str, list[tuple[int, torch.Tensor]]] = {"train": [], "eval": []}
@@ -83,10 +94,45 @@ class HybridTrainer(SentenceTransformerTrainer):
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir) or True
         self.trained = BatchCounts()
+        self._loss_sum, self._loss_batches = 0.0, 0
         if isinstance(resume_from_checkpoint, str):
             self.trained = self._checkpoint_counts(resume_from_checkpoint)
             self._trim_batch_log(resume_from_checkpoint)
+            self._loss_sum, self._loss_batches = self._checkpoint_loss(resume_from_checkpoint)
+            state = TrainerState.load_from_json(str(Path(resume_from_checkpoint) / TRAINER_STATE_NAME))
+            if 0 < self.args.max_steps <= state.global_step:
+                # every step is trained already (killed after the last checkpoint, before the run was
+                # marked finished): transformers would train one more batch before it checks the step
+                # count, so take the checkpoint as the end of training instead
+                self._load_from_checkpoint(resume_from_checkpoint)
+                self.state = state
+                return TrainOutput(state.global_step, self.train_loss() or 0.0, {})
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _checkpoint_loss(self, checkpoint: str) -> tuple[float, int]:
+        path = loss_file(checkpoint, self.args.process_index)
+        if not path.is_file():
+            logger.warning("%s has no loss sum: train_loss covers the steps from the resume on", checkpoint)
+            return 0.0, 0
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return float(doc["sum"]), int(doc["batches"])
+
+    def loss_so_far(self) -> tuple[float, int]:
+        """This rank's training-loss sum and batch count so far, the batches not yet logged included."""
+        pending = self._kind_losses["train"]
+        values = torch.stack([loss.float() for _, loss in pending]).cpu().tolist() if pending else []
+        return self._loss_sum + sum(values), self._loss_batches + len(values)
+
+    def train_loss(self) -> float | None:
+        """The mean training loss per batch over the whole run (a resumed run's earlier part included, so
+        it equals an uninterrupted run's), summed over ranks."""
+        total, batches = self.loss_so_far()
+        if self.args.world_size > 1:
+            from accelerate.utils import gather_object
+
+            parts = gather_object([(total, batches)])
+            total, batches = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        return total / batches if batches else None
 
     def _trim_batch_log(self, checkpoint: str) -> None:
         """Keep the batch log's records up to the checkpoint's step: the batches a killed run trained after
@@ -232,4 +278,7 @@ class HybridTrainer(SentenceTransformerTrainer):
             for (k, _), value in zip(pending, values, strict=True):
                 sums[k] += value
                 counts[k] += 1
+            if mode == "train":
+                self._loss_sum += sum(values)
+                self._loss_batches += len(values)
         return sums, counts
