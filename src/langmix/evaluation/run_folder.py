@@ -1,15 +1,16 @@
-"""The one run-folder contract of every evaluation (LAReQA, MIRACL, BEIR).
+"""The one run-folder contract of every evaluation (LAReQA, MIRACL, BEIR, Tatoeba).
 
 A run folder holds ``metrics.json`` (every number, written last: its presence marks a finished run), the
 per-query scores, and files rendered from ``metrics.json`` alone (``report.md``, plots) by
 :mod:`langmix.reports`. Every ``metrics.json`` starts with the same header, so tools that read runs
 (``langmix compare``, experiment summaries) dispatch on it instead of guessing from the fields::
 
-    kind       "lareqa" | "retrieval"
-    benchmark  e.g. "xquad-r", "miracl-dev", "beir:<folder>:<split>"
+    kind       "lareqa" | "retrieval" | "tatoeba"
+    benchmark  e.g. "xquad-r", "miracl-dev", "beir:<folder>:<split>", "tatoeba"
     model      {"name": ..., "fingerprint": ..., "precision": "fp32" | "bf16" | "fp16", ...}
     headline   the main numbers as a flat dict (LAReQA: mo_map, ..., rank_distance; retrieval: the macro
-               mean over languages of each metric, e.g. nDCG@10, Recall@100)
+               mean over languages of each metric, e.g. nDCG@10, Recall@100; Tatoeba: x2en / en2x
+               accuracy over all languages evaluated, xtreme36_*, seen_* / unseen_* when known)
 
 The kind-specific fields follow the header unchanged, with ``device`` (what ran the model:
 :func:`langmix.models.precision.device_description`) wherever a model ran. Folders written before the
@@ -26,7 +27,7 @@ from typing import Any
 from langmix.errors import LangmixError
 from langmix.io import write_atomic, write_json
 
-RUN_KINDS = ("lareqa", "retrieval")
+RUN_KINDS = ("lareqa", "retrieval", "tatoeba")
 HEADER = ("kind", "benchmark", "model", "headline")
 LAREQA_SETTINGS = ("mo", "cr", "mul")
 
@@ -77,6 +78,18 @@ def retrieval_headline(doc: Mapping[str, Any]) -> dict[str, float]:
     return {m: doc["mean"][m] for m in doc["metrics"]}
 
 
+def tatoeba_headline(doc: Mapping[str, Any]) -> dict[str, float]:
+    """A Tatoeba run's mean X->en / en->X accuracy over all its languages, over XTREME's 36 when all were
+    evaluated, and over seen / unseen languages when the training languages were given."""
+    groups = doc["groups"]
+    out = {}
+    for group, prefix in (("all", ""), ("xtreme36", "xtreme36_"), ("seen", "seen_"), ("unseen", "unseen_")):
+        values = groups.get(group)
+        if values and values.get("complete", True):
+            out.update({f"{prefix}{d}": values[d] for d in ("x2en", "en2x")})
+    return out
+
+
 def run_kind(doc: Mapping[str, Any]) -> str:
     """The run's kind: its ``kind`` field, or (older folders) the kind its fields show."""
     if "kind" in doc:
@@ -90,7 +103,10 @@ def run_kind(doc: Mapping[str, Any]) -> str:
 
 def headline(doc: Mapping[str, Any]) -> dict[str, float]:
     """The main numbers of any run, recomputed from its fields (the ``headline`` field holds the same)."""
-    return lareqa_headline(doc) if run_kind(doc) == "lareqa" else retrieval_headline(doc)
+    kind = run_kind(doc)
+    if kind == "tatoeba":
+        return tatoeba_headline(doc)
+    return lareqa_headline(doc) if kind == "lareqa" else retrieval_headline(doc)
 
 
 def with_header(kind: str, doc: Mapping[str, Any]) -> dict[str, Any]:

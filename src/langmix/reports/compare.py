@@ -2,8 +2,8 @@
 
 Dispatches on the run folders' common header (:mod:`langmix.evaluation.run_folder`): LAReQA runs show the
 paper's headline columns (and, when every run has them, a second table of language-bias numbers), MIRACL /
-BEIR runs the macro mean of each metric. Runs of different kinds or benchmarks are refused with one line:
-their numbers do not measure the same thing.
+BEIR runs the macro mean of each metric, Tatoeba runs their mean accuracies. Runs of different kinds or
+benchmarks are refused with one line: their numbers do not measure the same thing.
 """
 
 from __future__ import annotations
@@ -41,12 +41,35 @@ def _check_alike(runs: Sequence[str | Path], docs: list[dict]) -> None:
             raise LangmixError(f"runs are of different {what} ({shown}); compare like with like")
 
 
+# Tatoeba headline keys -> column labels (any prefix: xtreme36_, seen_, unseen_)
+_TATOEBA_LABELS = {
+    "x2en": "X→en",
+    "en2x": "en→X",
+    "xtreme36": "XTREME-36",
+    "seen": "seen",
+    "unseen": "unseen",
+}
+
+
+def _shared_keys(docs: list[dict]) -> list[str]:
+    return [k for k in docs[0]["headline"] if all(k in d["headline"] for d in docs[1:])]
+
+
+def _tatoeba_label(key: str) -> str:
+    group, _, direction = key.rpartition("_")
+    return " ".join(_TATOEBA_LABELS[part] for part in (group, direction) if part)
+
+
 def columns(docs: list[dict]) -> list[Column]:
-    """LAReQA: the paper's six headline columns; retrieval: every metric of the baseline run."""
+    """LAReQA: the paper's six headline columns; retrieval: every metric of the baseline run; Tatoeba: the
+    accuracy means every run has (XTREME-36 only when each run evaluated all 36, seen/unseen when each knew
+    its training languages)."""
     if docs[0]["kind"] == "lareqa":
         return [
             Column(k, label, 1 if k == "rank_distance" else 3, k == "rank_distance") for k, label in COLUMNS
         ]
+    if docs[0]["kind"] == "tatoeba":
+        return [Column(k, _tatoeba_label(k), 3) for k in _shared_keys(docs)]
     keys = list(docs[0]["headline"])
     for doc in docs[1:]:
         missing = [k for k in keys if k not in doc["headline"]]
@@ -76,7 +99,8 @@ def _with_deltas(values: list[dict[str, float]]) -> list[dict[str, float]]:
 
 def compare_rows(docs: list[dict]) -> list[dict[str, float]]:
     """Headline numbers per run plus ``delta_<key>`` relative to the first run."""
-    return _with_deltas([doc["headline"] for doc in docs])
+    keys = _shared_keys(docs)
+    return _with_deltas([{k: doc["headline"][k] for k in keys} for doc in docs])
 
 
 def bias_rows(docs: list[dict]) -> list[dict[str, float]] | None:
@@ -95,22 +119,29 @@ def _cell(row: dict[str, float], column: Column, baseline: bool) -> str:
     return cell
 
 
-def _model_cell(doc: dict) -> str:
-    """The model's name, and its precision when not fp32 (so a bf16 run is told from the fp32 one)."""
+def _model_cell(doc: dict, docs: list[dict]) -> str:
+    """The model's name, and its precision when the runs differ in it (a bf16 run told from an fp32 one);
+    a precision all runs share goes into the title instead."""
+    precisions = {d["model"].get("precision") for d in docs}
     precision = doc["model"].get("precision")
-    return doc["model"]["name"] + (f" ({precision})" if precision and precision != "fp32" else "")
+    return doc["model"]["name"] + (f" ({precision})" if len(precisions) > 1 and precision else "")
+
+
+def _shared_precision(docs: list[dict]) -> str:
+    precisions = {d["model"].get("precision") for d in docs}
+    return f" (all at {precisions.pop()})" if len(precisions) == 1 and None not in precisions else ""
 
 
 def _table(
     title: str, runs: Sequence[str | Path], docs: list[dict], shown: list[Column], rows: list
 ) -> Table:
-    table = Table(title=title)
+    table = Table(title=title + _shared_precision(docs))
     table.add_column("run")
     table.add_column("model")
     for column in shown:
         table.add_column(column.label, justify="right")
     for i, (run, doc, row) in enumerate(zip(runs, docs, rows, strict=True)):
-        table.add_row(Path(run).name, _model_cell(doc), *(_cell(row, c, i == 0) for c in shown))
+        table.add_row(Path(run).name, _model_cell(doc, docs), *(_cell(row, c, i == 0) for c in shown))
     return table
 
 

@@ -11,6 +11,7 @@ import io
 import numpy as np
 from rich.table import Table
 
+from langmix.data.languages import resource_group, tatoeba_code
 from langmix.evaluation.run_folder import LAREQA_COLUMNS, LAREQA_SETTINGS, ran_on
 
 
@@ -18,17 +19,56 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _columns(doc: dict) -> list[tuple[dict, int]]:
+    """The table's columns after ``lang``: (per-language values with their ``mean``, digits)."""
+    s = doc["summary"]
+    mul = s["mul"]
+    return [(s[key]["map"], 3) for key in LAREQA_SETTINGS] + [
+        (mul["r@1"], 3),
+        (mul["r@10"], 3),
+        (mul["rank_distance"], 1),
+    ]
+
+
 def language_rows(doc: dict) -> list[list[str]]:
     """Rows: language, Mo/Cr/Mul mAP, Mul R@1/R@10, rank distance; the macro mean last."""
-    s = doc["summary"]
+    columns = _columns(doc)
+    return [
+        [lang, *(_fmt(values.get(lang), digits) for values, digits in columns)]
+        for lang in [*doc["matrix"]["languages"], "mean"]
+    ]
+
+
+def language_groups(doc: dict) -> dict[str, list[str]]:
+    """Query-language groups: ``seen`` / ``unseen`` in training when the model's run recorded its training
+    languages (``model.training_languages``), and the resource classes declared in
+    :mod:`langmix.data.languages` (Joshi et al. 2020) when the languages span more than one."""
+    langs = doc["matrix"]["languages"]
+    groups: dict[str, list[str]] = {}
+    trained = doc["model"].get("training_languages")
+    if trained is not None:
+        codes = {tatoeba_code(lang) for lang in trained}
+        groups["seen"] = [x for x in langs if tatoeba_code(x) in codes]
+        groups["unseen"] = [x for x in langs if tatoeba_code(x) not in codes]
+    classes: dict[str, list[str]] = {}
+    for lang in langs:
+        classes.setdefault(resource_group(lang), []).append(lang)
+    if len(classes) > 1:  # "class 5" ... "class 0", then "unknown"
+        order = [f"class {c}" for c in range(5, -1, -1)] + ["unknown"]
+        groups.update((name, classes[name]) for name in order if name in classes)
+    return {name: members for name, members in groups.items() if members}
+
+
+def group_rows(doc: dict) -> list[list[str]]:
+    """Rows ``mean seen (ar, de, ...)``: each column's mean over a group's languages (the same macro
+    mean as the ``mean`` row, over fewer languages)."""
     rows = []
-    for lang in [*doc["matrix"]["languages"], "mean"]:
-        rows.append(
-            [lang]
-            + [_fmt(s[key]["map"].get(lang)) for key in LAREQA_SETTINGS]
-            + [_fmt(s["mul"]["r@1"].get(lang)), _fmt(s["mul"]["r@10"].get(lang))]
-            + [_fmt(s["mul"]["rank_distance"].get(lang), 1)]
-        )
+    for name, members in language_groups(doc).items():
+        cells = []
+        for values, digits in _columns(doc):
+            present = [values[x] for x in members if values.get(x) is not None]
+            cells.append(_fmt(float(np.mean(present)) if present else None, digits))
+        rows.append([f"mean {name} ({', '.join(members)})", *cells])
     return rows
 
 
@@ -116,7 +156,7 @@ def markdown(doc: dict) -> str:
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in language_rows(doc)]
+    lines += ["| " + " | ".join(row) + " |" for row in language_rows(doc) + group_rows(doc)]
     lines += [
         "",
         "Mo./Cr./Mul. = mAP over the pool of the query's language / each other language (mean over "
@@ -124,6 +164,12 @@ def markdown(doc: dict) -> str:
         "sentences in the pooled setting (lower = less language bias).",
         "",
     ]
+    if language_groups(doc):
+        lines += [
+            "Group rows: the same means over the query languages seen / unseen in the model's training run "
+            "and over each resource class of Joshi et al. 2020 (declared in langmix.data.languages).",
+            "",
+        ]
     langs = doc["matrix"]["languages"]
     lines += [
         "## mAP, query language (rows) × corpus language (columns)",
@@ -153,6 +199,8 @@ def console_table(doc: dict) -> Table:
     for row in rows[:-1]:
         table.add_row(*row)
     table.add_row(*rows[-1], style="bold")
+    for row in group_rows(doc):
+        table.add_row(*row, style="dim")
     return table
 
 
