@@ -176,3 +176,20 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def replaceable_folder(out: str | Path, overwrite: bool, marker: str, writer: str) -> Path:
+    """``out``, if a command may write its folder there: missing, empty, or (with ``overwrite``) a folder
+    the same command wrote before (it holds ``marker``); a user's other folder is never replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LangmixError(f"{out} is a file; give --out a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise LangmixError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
+        if not (out / marker).is_file():
+            raise LangmixError(
+                f"{out} was not written by {writer} (no {marker}); --overwrite only replaces such "
+                "folders, so choose another --out"
+            )
+    return out

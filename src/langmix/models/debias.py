@@ -42,7 +42,7 @@ from langmix.data.inputs import check_language_code, iter_lines
 from langmix.data.languages import tatoeba_code
 from langmix.data.tatoeba import read_tatoeba
 from langmix.errors import DataError, LangmixError
-from langmix.io import library_versions, write_json
+from langmix.io import library_versions, replaceable_folder, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.encoder import Encoder, l2_normalise
 from langmix.models.precision import DEFAULT_PRECISION
@@ -333,18 +333,7 @@ def debiased_model(model: SentenceTransformer, directions: np.ndarray) -> Senten
 
 def check_out_dir(out: str | Path, overwrite: bool) -> Path:
     """``out``, if it may be written: missing, empty, or (with ``overwrite``) an earlier debias folder."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LangmixError(f"{out} is a file; give --out a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise LangmixError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
-        if not (out / METADATA).is_file():
-            raise LangmixError(
-                f"{out} was not written by langmix debias (no {METADATA}); --overwrite only replaces such "
-                "folders, so choose another --out"
-            )
-    return out
+    return replaceable_folder(out, overwrite, METADATA, "langmix debias")
 
 
 def save_debiased(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langmix.errors import LangmixError
-from langmix.io import atomic_folder, write_json
+from langmix.io import atomic_folder, replaceable_folder, write_json
 
 if TYPE_CHECKING:
     import torch
@@ -145,14 +145,4 @@ def interpolate_model_named(
 
 
 def _check_out(out: Path, overwrite: bool) -> Path:
-    if out.exists() and not out.is_dir():
-        raise LangmixError(f"{out} is a file; give --out a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise LangmixError(f"{out} exists and is not empty; pass --overwrite or choose another --out")
-        if not (out / METADATA).is_file():
-            raise LangmixError(
-                f"{out} was not written by langmix merge (no {METADATA}); --overwrite only replaces such "
-                "folders, so choose another --out"
-            )
-    return out
+    return replaceable_folder(out, overwrite, METADATA, "langmix merge")
