@@ -44,6 +44,7 @@ from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
+from langmix.evaluation.tatoeba import training_languages
 from langmix.evaluation.trec import DEFAULT_METRICS
 from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
@@ -70,7 +71,8 @@ def evaluate_lareqa_command(
     console.print(f"[bold]langmix evaluate[/] {options.dataset} · model {name} → {escape(str(out))}")
     st_model = load_encoder(model, None)
     run = run_lareqa(st_model, options, data_root=data_dir, progress=RichProgress(console))
-    info = {"name": model_display_name(model)}
+    # a langmix-trained model's run names its training languages: the report adds seen / unseen means
+    info = {"name": model_display_name(model), "training_languages": training_languages(model)}
     doc = write_lareqa_run(run, info, out, render=lareqa_report.report_files)
     Console().print(lareqa_report.console_table(doc))
     for skipped in doc["data"]["skipped"]:
