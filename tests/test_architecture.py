@@ -22,7 +22,6 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "paths": 0,
     "io": 0,
-    "locks": 0,
     "progress": 0,
     "reproductions": 0,
     "data": 1,

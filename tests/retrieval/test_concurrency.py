@@ -71,7 +71,7 @@ def test_two_processes_fill_one_embedding_cache(tmp_path):
 
 
 def test_only_temporaries_of_gone_processes_are_stale():
-    from langmix.locks import is_stale, temp_tag
+    from langmix.io import is_stale, temp_tag
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
     dead_pid = int(gone.stdout)

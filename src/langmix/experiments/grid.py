@@ -28,8 +28,7 @@ from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.run_folder import Renderer
 from langmix.experiments.identity import FileDigests, lareqa_files, part_hash, training_data_identity
 from langmix.experiments.launcher import launch_command
-from langmix.io import write_atomic, write_json
-from langmix.locks import FolderLock
+from langmix.io import FolderLock, write_atomic, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.debias import DebiasOptions, LanguageSubspace, estimate_subspace, parse_source
 from langmix.models.encoder import Encoder

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langmix.errors import LangmixError
-from langmix.locks import FolderLock, temp_tag
+from langmix.io import FolderLock, temp_tag
 from langmix.models.embedded import BASE_MODEL, EMBEDDED_NAME, embedded_model_path
 
 if TYPE_CHECKING:

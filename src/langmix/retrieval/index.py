@@ -11,7 +11,7 @@ Index folder layout::
 
 The folder is written whole or not at all: built in a hidden sibling named after the writing process, fsynced,
 then renamed into place (:func:`langmix.io.atomic_folder`), one writer at a time
-(:class:`langmix.locks.FolderLock`). Loading checks every file against ``files``, so a folder that was
+(:class:`langmix.io.FolderLock`). Loading checks every file against ``files``, so a folder that was
 damaged or assembled from two builds is one error naming the file, never wrong hits.
 
 Kinds:
@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.io import atomic_folder, file_digest, write_json
-from langmix.locks import FolderLock
+from langmix.io import FolderLock, atomic_folder, file_digest, write_json
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.shards import ShardedEmbeddings
 

@@ -11,7 +11,7 @@ Layout of an embeddings folder (plain files, so each stage can run on another ma
 
 Writes are atomic per shard: rows and ids stream into hidden temporaries named after the writing process
 (memory stays one chunk, whatever the shard size), and only a complete, fsynced shard is renamed into place
-and added to the manifest. One process writes a folder at a time (:class:`langmix.locks.FolderLock`, held
+and added to the manifest. One process writes a folder at a time (:class:`langmix.io.FolderLock`, held
 for a writer's life): a second one waits, then resumes or finds the work done, and stale temporaries are
 only ever removed under the lock.
 
@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from langmix.errors import DataError, LangmixError
-from langmix.io import fsync_dir, remove_stale, write_json
-from langmix.locks import FolderLock, is_stale, temp_tag
+from langmix.io import FolderLock, fsync_dir, is_stale, remove_stale, temp_tag, write_json
 
 FORMAT = "langmix-embeddings/1"
 MANIFEST = "manifest.json"
@@ -358,7 +357,7 @@ class _OpenShard:
 class ShardWriter:
     """Write side: opens or resumes an embeddings folder, commits shards one at a time.
 
-    Holds the folder's :class:`~langmix.locks.FolderLock` from creation to :meth:`close` (a context
+    Holds the folder's :class:`~langmix.io.FolderLock` from creation to :meth:`close` (a context
     manager's exit; :meth:`finish` does not release it), so a second writer of the same folder waits for
     this one, then sees its finished work.
 

@@ -32,8 +32,7 @@ from typing import Any
 
 from langmix.batching.samplers import BatchPlan
 from langmix.data.parallel import ParallelDataset
-from langmix.io import atomic_folder, library_versions, write_atomic, write_json
-from langmix.locks import FolderLock
+from langmix.io import FolderLock, atomic_folder, library_versions, write_atomic, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.merge import interpolate_into
 from langmix.models.precision import device_description
