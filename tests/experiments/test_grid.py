@@ -156,3 +156,61 @@ def test_temperature_auto_is_resolved_for_the_start_model(tiny_experiment):
     assert replace(tiny_experiment, temperatures=["auto"]).temperature_axis() == [0.05]  # unknown: 0.05
     names = [s.name for s in grid(replace(embedded, temperatures=["auto"]))]
     assert "mono-t0.01-s1" in names
+
+
+def test_merge_weights_evaluate_interpolations_of_each_trained_model(tiny_experiment, data_dir, tmp_path):
+    """``merge_weights`` adds, per trained run, its interpolation toward the start model: no second
+    training (same run folder), its own evaluation folder and identity key, and the weights evaluated are
+    exactly ``(1 - w) * trained + w * start``."""
+    from dataclasses import replace
+
+    import torch
+
+    from langmix.experiments.collect import collect
+    from langmix.experiments.grid import BASE_SPEC, RunSpec
+    from langmix.models.loading import load_model
+
+    config = replace(tiny_experiment, seeds=[1], strategies=["hybrid"], merge_weights=[0.25, 1.0])
+    config.validate()
+    assert [s.name for s in grid(config)] == [
+        "base",
+        "hybrid-a0.5-t0.05-s1",
+        "hybrid-a0.5-t0.05+merge0.25-s1",
+        "hybrid-a0.5-t0.05+merge1-s1",
+    ]
+    # a stand-in "trained" model: the start model with every weight moved
+    trained = load_model(config.train["model"])
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    trained.save(str(tmp_path / "trained"))
+    runner = ExperimentRunner(config, data_root=data_dir, log=lambda line: None)
+    runner.model_name = lambda spec: (
+        config.train["model"] if spec.strategy == "base" else str(tmp_path / "trained")
+    )
+    spec = RunSpec("hybrid", 0.5, 0.05, 1, merge=0.25)
+    assert runner.run_dir(spec) == runner.run_dir(spec.trained_as)
+    merged = runner.load(spec).state_dict()
+    start, moved = load_model(config.train["model"]).state_dict(), trained.state_dict()
+    key = next(k for k, v in start.items() if v.is_floating_point() and v.ndim == 2)
+    assert torch.allclose(merged[key], 0.75 * moved[key] + 0.25 * start[key], atol=1e-6)
+    full = runner.load(replace(spec, merge=1.0)).state_dict()
+    assert all(torch.equal(full[k], start[k]) for k in start)  # w = 1 is the start model exactly
+
+    for each in (BASE_SPEC, replace(spec, merge=1.0)):
+        runner.reconcile(each)
+        runner.evaluate(each)
+    folder = runner.eval_dir(replace(spec, merge=1.0), "xquad-r")
+    assert folder.name == "xquad-r+merge1"
+    base_doc = json.loads((runner.eval_dir(BASE_SPEC, "xquad-r") / "metrics.json").read_text())
+    start_doc = json.loads((folder / "metrics.json").read_text())
+    assert headline(start_doc) == pytest.approx(headline(base_doc))  # the start model, evaluated again
+    recorded = json.loads((runner.run_dir(spec) / "identity.json").read_text())
+    assert recorded["eval"]["xquad-r+merge1"]["merge_start_weight"] == 1.0
+    assert set(collect(runner)["xquad-r"]) == {"base", "hybrid-a0.5-t0.05+merge1"}
+
+    for bad, why in (([0.0], r"not in \(0, 1\]"), ([0.5, 0.5], "listed twice")):
+        with pytest.raises(LangmixError, match=why):
+            replace(config, merge_weights=bad).validate()
+    with pytest.raises(LangmixError, match="not with train.merge_start"):
+        replace(config, train={**config.train, "merge_start": 0.25}).validate()

@@ -109,7 +109,7 @@ def alpha_sweep(systems: dict[str, list[RunRecord]]) -> list[dict]:
     points = []
     for name, runs in systems.items():
         spec = runs[0][0]
-        if spec.strategy == BASE or spec.debiased:
+        if spec.strategy == BASE or spec.is_variant:
             continue
         points.append(
             {

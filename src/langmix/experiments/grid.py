@@ -33,6 +33,7 @@ from langmix.models.cache import model_fingerprint
 from langmix.models.debias import DebiasOptions, LanguageSubspace, estimate_subspace, parse_source
 from langmix.models.encoder import Encoder
 from langmix.models.loading import load_model, model_display_name
+from langmix.models.merge import interpolate_model_named
 from langmix.models.precision import CHOICES, DEFAULT_PRECISION, resolve_precision
 from langmix.progress import SILENT, ProgressSink
 from langmix.training.config import (
@@ -74,6 +75,9 @@ class ExperimentConfig:
     # the training-free baseline: each system again with its language subspace projected out
     # (langmix.models.debias), e.g. {source: tatoeba, k: null, per_language: 500, seed: 0, languages: null}
     debias: dict[str, Any] | None = None
+    # WiSE-FT without retraining: each trained model also evaluated as (1 - w) x fine-tuned + w x start
+    # model for each w here (langmix.models.merge); 0 < w <= 1. Not with train.merge_start (already merged)
+    merge_weights: list[float] = field(default_factory=list)
     # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
     launcher: str | list[str] = "python"
 
@@ -93,8 +97,19 @@ class ExperimentConfig:
             ("seeds", self.seeds),
             ("temperatures", self.temperatures or []),
             ("alpha_sweep", self.alpha_sweep),
+            ("merge_weights", self.merge_weights),
         ):
             _no_repeats(key, values)
+        for w in self.merge_weights:
+            if not 0.0 < w <= 1.0:
+                raise LangmixError(
+                    f"merge_weights: {w!r} is not in (0, 1] (the start model's share; 0 is the trained model "
+                    "itself, always evaluated)"
+                )
+        if self.merge_weights and coerce("merge_start", self.train.get("merge_start") or 0.0):
+            raise LangmixError(
+                "merge_weights: not with train.merge_start (the trained model/ is already merged); use one"
+            )
         for strategy in self.strategies:
             _keyed("strategies", lambda s=strategy: effective_alpha(s, self.alpha))
         for a in self.alpha_sweep:
@@ -205,6 +220,7 @@ class RunSpec:
     temperature: float | None
     seed: int | None
     debiased: bool = False  # the same model, its language subspace projected out (config.debias)
+    merge: float | None = None  # the trained model interpolated with the start model, this the start's share
 
     @property
     def system(self) -> str:
@@ -213,12 +229,19 @@ class RunSpec:
         else:
             name = self.strategy if self.strategy != "hybrid" else f"hybrid-a{self.alpha:g}"
             name = f"{name}-t{self.temperature:g}"
+        if self.merge is not None:
+            name += f"{MERGED}{self.merge:g}"
         return name + DEBIASED if self.debiased else name
 
     @property
     def trained_as(self) -> RunSpec:
-        """The spec whose training (and run folder) this one shares: itself, or its undebiased twin."""
-        return replace(self, debiased=False)
+        """The spec whose training (and run folder) this one shares: itself, or its plain trained twin."""
+        return replace(self, debiased=False, merge=None)
+
+    @property
+    def is_variant(self) -> bool:
+        """A transform of a trained model (debiased or merged), not a training setting of its own."""
+        return self.debiased or self.merge is not None
 
     @property
     def name(self) -> str:
@@ -245,7 +268,9 @@ def grid(config: ExperimentConfig) -> list[RunSpec]:
                         for a in config.alpha_sweep
                         if a != config.alpha and ends.get(a) not in config.strategies
                     ]
-                runs.extend(RunSpec(strategy, a, temp, seed) for a in alphas)
+                for a in alphas:
+                    runs.append(RunSpec(strategy, a, temp, seed))
+                    runs.extend(RunSpec(strategy, a, temp, seed, merge=w) for w in config.merge_weights)
     if config.debias is not None:  # each twin right after the run whose model it projects
         runs = [twin for spec in runs for twin in (spec, replace(spec, debiased=True))]
     return runs
@@ -297,7 +322,8 @@ class ExperimentRunner:
 
     def eval_key(self, spec: RunSpec, dataset: str) -> str:
         """The name of ``spec``'s evaluation on ``dataset`` (its folder under eval/, its identity key)."""
-        return dataset + DEBIASED if spec.debiased else dataset
+        key = dataset if spec.merge is None else f"{dataset}{MERGED}{spec.merge:g}"
+        return key + DEBIASED if spec.debiased else key
 
     def eval_dir(self, spec: RunSpec, dataset: str) -> Path:
         return self.run_dir(spec) / "eval" / self.eval_key(spec, dataset)
@@ -359,6 +385,7 @@ class ExperimentRunner:
                     "precision": resolve_precision(self.config.eval_precision),
                     "data": self._digests.of_files(root, files),
                     **({"debias": self.config.debias} if spec.debiased else {}),
+                    **({"merge_start_weight": spec.merge} if spec.merge is not None else {}),
                 }
             self._identities[spec] = json.loads(json.dumps({"train": train, "eval": evals}))
         return self._identities[spec]
@@ -455,8 +482,17 @@ class ExperimentRunner:
             encoder, texts, k=options.k, per_language=options.per_language, seed=options.seed
         )
 
-    def evaluate(self, spec: RunSpec) -> None:
+    def load(self, spec: RunSpec) -> Any:
+        """The model ``spec`` evaluates: the trained (or start) model, or with ``merge`` its interpolation
+        toward the start model, built in memory (the run folder keeps only the trained model)."""
         model = load_model(self.model_name(spec))
+        if spec.merge is None:
+            return model
+        start = load_model(self.model_name(BASE_SPEC))
+        return interpolate_model_named(model, start, spec.merge, ("the trained model", "the start model"))
+
+    def evaluate(self, spec: RunSpec) -> None:
+        model = self.load(spec)
         info = {
             "name": model_display_name(self.model_name(spec)),
             "run": spec.name,
@@ -513,6 +549,7 @@ class ExperimentRunner:
 
 BASE_SPEC = RunSpec(BASE, None, None, None)
 DEBIASED = "+debias"  # suffix of a debiased twin's system name and evaluation folder
+MERGED = "+merge"  # suffix (then the start model's share) of a merged variant's system name and folder
 
 
 def _why(recorded: dict[str, Any] | None, expected: dict[str, Any], part: str, known: bool = True) -> str:
