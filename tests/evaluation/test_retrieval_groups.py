@@ -71,3 +71,33 @@ def test_a_label_that_is_not_a_plain_name_never_becomes_a_path(label):
 def test_plain_labels_are_run_files():
     assert run_file(Path("out"), "pt-BR") == Path("out/runs/pt-BR.trec")
     assert run_file(Path("out"), "all") == Path("out/runs/all.trec")
+
+
+def test_lareqa_seen_unseen_means_are_macro_means_over_each_group():
+    """Hand-made run: trained on en and zh (given as the Tatoeba code ``cmn`` to check one code space);
+    seen = en, zh; unseen = de, th."""
+    from langmix.evaluation.run_folder import lareqa_groups
+
+    langs = ["en", "de", "zh", "th"]
+
+    def per_lang(*values):
+        return dict(zip(langs, values, strict=True)) | {"mean": sum(values) / 4}
+
+    doc = {
+        "model": {"training_languages": ["en", "cmn"]},
+        "matrix": {"languages": langs},
+        "summary": {
+            "mo": {"map": per_lang(0.8, 0.7, 0.6, 0.5)},
+            "cr": {"map": per_lang(0.4, 0.3, 0.2, 0.1)},
+            "mul": {"map": per_lang(0.9, 0.5, 0.3, 0.1), "rank_distance": per_lang(100, 200, 300, 500)},
+        },
+    }
+    got = lareqa_groups(doc)
+    want = {
+        "seen_mo_map": 0.7, "seen_cr_map": 0.3, "seen_mul_map": 0.6, "seen_rank_distance": 200,
+        "unseen_mo_map": 0.6, "unseen_cr_map": 0.2, "unseen_mul_map": 0.3, "unseen_rank_distance": 350,
+    }  # fmt: skip
+    assert got == pytest.approx(want)
+    assert lareqa_groups({**doc, "model": {"training_languages": None}}) == {}
+    everything = lareqa_groups({**doc, "model": {"training_languages": langs}})
+    assert set(everything) == {k for k in want if k.startswith("seen")}  # no empty unseen group

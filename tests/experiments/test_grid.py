@@ -76,7 +76,15 @@ def test_tiny_grid_end_to_end_and_resume(tiny_experiment, data_dir):
         np.sqrt((np.var(per_seed[0], ddof=1) + np.var(per_seed[1], ddof=1)) / 2)
     )
     assert np.isnan(tests["base"]["mul"]["seed_p_value"])
-    assert (runner.root / "summary.md").read_text().count("| mono-t0.05 |") == 2  # table + test row
+    # trained on en, de, es and evaluated on them: every query language is seen, so the seen means are the
+    # headline ones, there is no unseen group, and the untrained model has no groups at all
+    groups = summary["datasets"]["xquad-r"]["groups"]
+    assert set(groups) == {"mono-t0.05", "hybrid-a0.5-t0.05"}
+    for name, table in groups.items():
+        assert not any(key.startswith("unseen") for key in table)
+        assert table["seen_mul_map"]["values"] == pytest.approx(systems[name]["mul_map"]["values"])
+    # main table + seen/unseen table + test row
+    assert (runner.root / "summary.md").read_text().count("| mono-t0.05 |") == 3
     assert (runner.root / "heatmaps_xquad-r.png").read_bytes()[:4] == b"\x89PNG"
     # trained models load with plain sentence-transformers
     from sentence_transformers import SentenceTransformer
@@ -214,3 +222,41 @@ def test_merge_weights_evaluate_interpolations_of_each_trained_model(tiny_experi
             replace(config, merge_weights=bad).validate()
     with pytest.raises(LangmixError, match="not with train.merge_start"):
         replace(config, train={**config.train, "merge_start": 0.25}).validate()
+
+
+def test_language_counts_train_nested_prefixes_of_the_given_languages(tiny_experiment):
+    from dataclasses import replace
+
+    from langmix.experiments.collect import hybrid_systems
+
+    config = replace(
+        tiny_experiment,
+        train={**tiny_experiment.train, "languages": ["en", "de", "es", "ar"]},
+        strategies=["mono", "hybrid"],
+        seeds=[1],
+        language_counts=[2, 4],
+    )
+    config.validate()
+    names = [s.name for s in grid(config)]
+    assert names == [
+        "base",
+        "mono-t0.05-L2-s1",
+        "hybrid-a0.5-t0.05-L2-s1",
+        "mono-t0.05-L4-s1",
+        "hybrid-a0.5-t0.05-L4-s1",
+    ]
+    runner = ExperimentRunner(config, log=lambda line: None)
+    trained = {s.name: runner.train_config(s)["languages"] for s in grid(config) if s.strategy != "base"}
+    assert trained["mono-t0.05-L2-s1"] == ["en", "de"] and trained["hybrid-a0.5-t0.05-L4-s1"] == [
+        "en",
+        "de",
+        "es",
+        "ar",
+    ]
+    assert hybrid_systems(config) == ["hybrid-a0.5-t0.05-L2", "hybrid-a0.5-t0.05-L4"]
+    for bad, why in (([1], "from 2"), ([5], "to 4"), ([2, 2], "listed twice")):
+        with pytest.raises(LangmixError, match=why):
+            replace(config, language_counts=bad).validate()
+    no_order = {k: v for k, v in config.train.items() if k != "languages"}
+    with pytest.raises(LangmixError, match="give train.languages too"):
+        replace(config, train=no_order).validate()

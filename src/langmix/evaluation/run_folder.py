@@ -73,6 +73,41 @@ def lareqa_bias(doc: Mapping[str, Any]) -> dict[str, float] | None:
     return {key: bias[key]["mean"] for key, _ in LAREQA_BIAS_COLUMNS}
 
 
+# seen / unseen query-language means of a LAReQA run whose model recorded its training languages
+LAREQA_GROUP_COLUMNS = tuple(
+    (f"{group}_{key}", f"{group} {label}")
+    for group in ("seen", "unseen")
+    for key, label in (("mo_map", "Mo."), ("cr_map", "Cr."), ("mul_map", "Mul."), ("rank_distance", "rank d"))
+)
+
+
+def lareqa_groups(doc: Mapping[str, Any]) -> dict[str, float]:
+    """Mo./Cr./Mul. mAP and rank distance averaged over the query languages seen in training and over the
+    unseen ones (the same macro mean as the headline, over fewer languages); empty when the model recorded
+    no training languages, and a group without languages is left out."""
+    from langmix.data.languages import tatoeba_code  # one code space for "en" / "eng" / "zh" / "cmn"
+
+    trained = (doc.get("model") or {}).get("training_languages")
+    if trained is None:
+        return {}
+    codes = {tatoeba_code(lang) for lang in trained}
+    s, langs = doc["summary"], doc["matrix"]["languages"]
+    values = {
+        "mo_map": s["mo"]["map"],
+        "cr_map": s["cr"]["map"],
+        "mul_map": s["mul"]["map"],
+        "rank_distance": s["mul"]["rank_distance"],
+    }
+    out = {}
+    for group, keep in (("seen", True), ("unseen", False)):
+        members = [x for x in langs if (tatoeba_code(x) in codes) is keep]
+        for key, per_lang in values.items():
+            present = [per_lang[x] for x in members if per_lang.get(x) is not None]
+            if present:
+                out[f"{group}_{key}"] = sum(present) / len(present)
+    return out
+
+
 def retrieval_headline(doc: Mapping[str, Any]) -> dict[str, float]:
     """Each metric's macro mean over the languages (or query groups) of a MIRACL / BEIR run."""
     return {m: doc["mean"][m] for m in doc["metrics"]}

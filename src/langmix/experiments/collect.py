@@ -12,7 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from langmix.evaluation.run_folder import LAREQA_BIAS_COLUMNS, LAREQA_COLUMNS, headline, lareqa_bias, load_run
+from langmix.evaluation.run_folder import (
+    LAREQA_BIAS_COLUMNS,
+    LAREQA_COLUMNS,
+    LAREQA_GROUP_COLUMNS,
+    headline,
+    lareqa_bias,
+    lareqa_groups,
+    load_run,
+)
 from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap, seed_comparison
 from langmix.experiments.grid import BASE, DEBIASED, ExperimentConfig, ExperimentRunner, RunSpec, grid
 
@@ -67,6 +75,14 @@ def bias_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]] | None:
     return None if any(v is None for v in values) else _seed_stats(values, LAREQA_BIAS_COLUMNS)
 
 
+def group_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]] | None:
+    """Seen / unseen query-language means of one system like :func:`system_table` (the columns every seed
+    has); None when its model recorded no training languages (the untrained model)."""
+    values = [lareqa_groups(doc) for _, doc, _ in runs]
+    columns = tuple((k, label) for k, label in LAREQA_GROUP_COLUMNS if all(k in v for v in values))
+    return _seed_stats(values, columns) if columns else None
+
+
 def _seed_mean(runs: list[RunRecord], setting: str) -> np.ndarray:
     return np.mean([per_query_setting_ap(pq)[setting] for _, _, pq in runs], axis=0)
 
@@ -79,12 +95,12 @@ def _seed_scores(runs: list[RunRecord], setting: str) -> np.ndarray:
 def significance(systems: dict[str, list[RunRecord]], hybrid: str) -> dict[str, dict[str, dict]]:
     """Hybrid vs the untrained model and mono / cross at its temperature, per setting, seed-averaged AP."""
     out: dict[str, dict[str, dict]] = {}
-    temp = hybrid.rsplit("-t", 1)[1]
+    setting_of = hybrid.rsplit("-t", 1)[1]  # its temperature (and -L<n>): "0.01" or "0.01-L2"
     for other in sorted(systems):
         if other not in (BASE, BASE + DEBIASED) and (
-            not other.endswith(f"-t{temp}") or other.startswith("hybrid")
+            not other.endswith(f"-t{setting_of}") or other.startswith("hybrid")
         ):
-            continue  # baselines: the untrained model (and debiased), and mono / cross at the hybrid's T
+            continue  # baselines: the untrained model (and debiased), mono / cross at the hybrid's settings
         out[other] = {}
         for setting in ("mo", "cr", "mul"):
             test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
@@ -124,7 +140,12 @@ def alpha_sweep(systems: dict[str, list[RunRecord]]) -> list[dict]:
 
 def hybrid_systems(config: ExperimentConfig) -> list[str]:
     """The main comparison's hybrid system at each temperature of the grid."""
-    return [RunSpec("hybrid", config.alpha, temp, None).system for temp in config.temperature_axis()]
+    counts: list[int | None] = list(config.language_counts) or [None]
+    return [
+        RunSpec("hybrid", config.alpha, temp, None, n_languages=n).system
+        for temp in config.temperature_axis()
+        for n in counts
+    ]
 
 
 def summarize(config: ExperimentConfig, found: Found) -> dict:
@@ -135,10 +156,12 @@ def summarize(config: ExperimentConfig, found: Found) -> dict:
         tables = {name: system_table(runs) for name, runs in systems.items()}
         tests = {h: significance(systems, h) for h in hybrid_systems(config) if h in systems}
         bias = {name: bias_table(runs) for name, runs in systems.items()}
+        groups = {name: group_table(runs) for name, runs in systems.items()}
         summary["datasets"][dataset] = {
             "systems": tables,
             "significance": tests,
             "alpha_sweep": alpha_sweep(systems),
             "bias": {name: table for name, table in bias.items() if table is not None},
+            "groups": {name: table for name, table in groups.items() if table is not None},
         }
     return summary

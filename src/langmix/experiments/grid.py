@@ -26,6 +26,7 @@ from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.run_folder import Renderer
+from langmix.evaluation.tatoeba import training_languages
 from langmix.experiments.identity import FileDigests, lareqa_files, part_hash, training_data_identity
 from langmix.experiments.launcher import launch_command
 from langmix.io import FolderLock, write_atomic, write_json
@@ -78,6 +79,9 @@ class ExperimentConfig:
     # WiSE-FT without retraining: each trained model also evaluated as (1 - w) x fine-tuned + w x start
     # model for each w here (langmix.models.merge); 0 < w <= 1. Not with train.merge_start (already merged)
     merge_weights: list[float] = field(default_factory=list)
+    # the number-of-languages axis: each n trains on the first n languages of train.languages (their order
+    # is the nesting: 2 of 4 are the first 2), same steps; empty: one run on train.languages as given
+    language_counts: list[int] = field(default_factory=list)
     # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
     launcher: str | list[str] = "python"
 
@@ -98,6 +102,7 @@ class ExperimentConfig:
             ("temperatures", self.temperatures or []),
             ("alpha_sweep", self.alpha_sweep),
             ("merge_weights", self.merge_weights),
+            ("language_counts", self.language_counts),
         ):
             _no_repeats(key, values)
         for w in self.merge_weights:
@@ -106,6 +111,7 @@ class ExperimentConfig:
                     f"merge_weights: {w!r} is not in (0, 1] (the start model's share; 0 is the trained model "
                     "itself, always evaluated)"
                 )
+        _keyed("language_counts", self.language_sets)
         if self.merge_weights and coerce("merge_start", self.train.get("merge_start") or 0.0):
             raise LangmixError(
                 "merge_weights: not with train.merge_start (the trained model/ is already merged); use one"
@@ -131,6 +137,28 @@ class ExperimentConfig:
         if self.debias is not None:
             _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
         return self
+
+    def language_sets(self) -> dict[int, list[str]]:
+        """``{n: the first n of train.languages}`` for each of ``language_counts`` (empty without them)."""
+        if not self.language_counts:
+            return {}
+        order = self.train.get("languages")
+        if isinstance(order, str):
+            order = [x.strip() for x in order.split(",") if x.strip()]
+        if not order:
+            raise LangmixError(
+                "give train.languages too: the axis takes its first n languages (e.g. [en, de, es, ar, "
+                "zh, vi, hi] makes 2 = en, de)"
+            )
+        out = {}
+        for n in self.language_counts:
+            if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= len(order):
+                raise LangmixError(
+                    f"{n!r} is not a whole number from 2 (cross-lingual batches need two languages) to "
+                    f"{len(order)} (the languages in train.languages)"
+                )
+            out[n] = list(order[:n])
+        return out
 
     def temperature_axis(self) -> list[float]:
         """The grid's temperatures: ``temperatures``, else the train block's one (default 0.05); ``auto``
@@ -221,6 +249,7 @@ class RunSpec:
     seed: int | None
     debiased: bool = False  # the same model, its language subspace projected out (config.debias)
     merge: float | None = None  # the trained model interpolated with the start model, this the start's share
+    n_languages: int | None = None  # trained on the first n of train.languages (the language_counts axis)
 
     @property
     def system(self) -> str:
@@ -229,6 +258,8 @@ class RunSpec:
         else:
             name = self.strategy if self.strategy != "hybrid" else f"hybrid-a{self.alpha:g}"
             name = f"{name}-t{self.temperature:g}"
+            if self.n_languages is not None:
+                name += f"-L{self.n_languages}"
         if self.merge is not None:
             name += f"{MERGED}{self.merge:g}"
         return name + DEBIASED if self.debiased else name
@@ -257,20 +288,16 @@ class RunSpec:
 def grid(config: ExperimentConfig) -> list[RunSpec]:
     temps = config.temperature_axis()
     runs = [RunSpec(BASE, None, None, None)] if config.include_base else []
+    counts: list[int | None] = list(config.language_counts) or [None]
+    ends = {1.0: "mono", 0.0: "cross"}  # alpha 1 / 0 are the mono / cross runs themselves
+    sweep = [a for a in config.alpha_sweep if a != config.alpha and ends.get(a) not in config.strategies]
     for temp in temps:
-        for seed in config.seeds:
-            for strategy in config.strategies:
-                alphas = [config.alpha] if strategy == "hybrid" else [None]
-                if strategy == "hybrid":  # alpha 1 / 0 are the mono / cross runs themselves
-                    ends = {1.0: "mono", 0.0: "cross"}
-                    alphas += [
-                        a
-                        for a in config.alpha_sweep
-                        if a != config.alpha and ends.get(a) not in config.strategies
-                    ]
-                for a in alphas:
-                    runs.append(RunSpec(strategy, a, temp, seed))
-                    runs.extend(RunSpec(strategy, a, temp, seed, merge=w) for w in config.merge_weights)
+        for seed, n, strategy in ((s, n, x) for s in config.seeds for n in counts for x in config.strategies):
+            for a in [config.alpha, *sweep] if strategy == "hybrid" else [None]:
+                runs.append(RunSpec(strategy, a, temp, seed, n_languages=n))
+                runs.extend(
+                    RunSpec(strategy, a, temp, seed, merge=w, n_languages=n) for w in config.merge_weights
+                )
     if config.debias is not None:  # each twin right after the run whose model it projects
         runs = [twin for spec in runs for twin in (spec, replace(spec, debiased=True))]
     return runs
@@ -350,6 +377,8 @@ class ExperimentRunner:
         )
         if spec.strategy == "hybrid":
             cfg["alpha"] = spec.alpha
+        if spec.n_languages is not None:
+            cfg["languages"] = self.config.language_sets()[spec.n_languages]
         if self.data_root is not None:
             cfg.setdefault("data_root", str(self.data_root))
         return cfg
@@ -498,6 +527,8 @@ class ExperimentRunner:
             "run": spec.name,
             "system": spec.system,
             **asdict(spec),
+            # seen / unseen means in reports and the summary; None for the untrained model
+            "training_languages": training_languages(self.model_name(spec)),
         }
         transform = None
         if spec.debiased and not self.evaluated(spec):

@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from langmix.evaluation.run_folder import LAREQA_GROUP_COLUMNS as GROUP_COLUMNS
 from langmix.evaluation.significance import SEED_TEST_NAME, TEST_NAME
 from langmix.experiments.collect import Found, collect, summarize
 from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec
@@ -33,7 +34,7 @@ def _fmt_test(cell: dict) -> str:
 def _fmt(cell: dict | None, key: str) -> str:
     if cell is None:
         return "–"
-    digits = 1 if key in ("rank_distance", "max_rank") else 2 if key.endswith("ratio") else 3
+    digits = 1 if key.endswith(("rank_distance", "max_rank")) else 2 if key.endswith("ratio") else 3
     return (
         f"{cell['mean']:.{digits}f} ± {cell['std']:.{digits}f}"
         if cell["n"] > 1
@@ -167,6 +168,25 @@ def _table_lines(dataset: str, block: dict) -> list[str]:
     return lines
 
 
+def _group_lines(block: dict) -> list[str]:
+    """The seen / unseen table: each trained system's means over the query languages it was (not) trained
+    on; none when no system recorded its training languages."""
+    groups = block.get("groups") or {}
+    if not groups:
+        return []
+    shown = [(k, label) for k, label in GROUP_COLUMNS if any(k in t for t in groups.values())]
+    lines = [
+        "",
+        "Query languages seen / unseen in training (each system's mean over those languages):",
+        "",
+        "| system | " + " | ".join(label for _, label in shown) + " |",
+        "|" + "---|" * (len(shown) + 1),
+    ]
+    for name in sorted(groups):
+        lines.append(f"| {name} | " + " | ".join(_fmt(groups[name].get(k), k) for k, _ in shown) + " |")
+    return lines
+
+
 def _plots(config: ExperimentConfig, dataset: str, systems: dict, block: dict) -> list[str]:
     """Write the dataset's plots into the experiment folder; return the markdown lines showing them."""
     root, lines, points = Path(config.output_dir), [], block["alpha_sweep"]
@@ -208,6 +228,7 @@ def markdown(config: ExperimentConfig, summary: dict, found: Found) -> str:
     ]
     for dataset, block in summary["datasets"].items():
         lines += _table_lines(dataset, block)
+        lines += _group_lines(block)
         lines += _plots(config, dataset, found[dataset], block)
     return "\n".join(lines) + "\n"
 
