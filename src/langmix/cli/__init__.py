@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from langmix.cli import data, debias, demo, evaluate, experiment, merge, retrieval, train  # noqa: F401  (registers the commands)
+from langmix.cli import (  # noqa: F401  (registers the commands)
+    data,
+    debias,
+    demo,
+    evaluate,
+    experiment,
+    merge,
+    pretrain,
+    retrieval,
+    train,
+)
 from langmix.cli.app import app, main
 
 __all__ = ["app", "main"]

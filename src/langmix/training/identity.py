@@ -141,9 +141,10 @@ def check_same_run(run_dir: Path, identity: Mapping[str, Any], what: str) -> Non
         raise LangmixError(f"{what}: {run_dir} was made with other settings ({'; '.join(diffs)}); {fix}")
 
 
-def claim_run_folder(run_dir: Path, config: TrainConfig, identity: Mapping[str, Any]) -> None:
+def claim_run_folder(run_dir: Path, config: TrainConfig | Any, identity: Mapping[str, Any]) -> None:
     """Apply the folder rules before anything is written (main process only): refuse a folder that holds
-    another run unless ``--overwrite`` (then clear it), and a resume of a run made with other settings."""
+    another run unless ``--overwrite`` (then clear it), and a resume of a run made with other settings.
+    ``config`` is any run configuration with ``overwrite`` and ``resume`` (training's, pretraining's)."""
     if config.overwrite:
         if holds_run(run_dir):
             clear_run(run_dir)

@@ -110,9 +110,13 @@ def build_loss(config: TrainConfig, model):
 def trainer_device(config: TrainConfig) -> str:
     """The kind of device the trainer will train on, as transformers picks it: ``cpu`` when asked
     (``trainer_args: {use_cpu: true}``) or when torch sees no accelerator, else the accelerator's."""
+    return _device(config.trainer_args)
+
+
+def _device(trainer_args: dict[str, Any]) -> str:
     import torch
 
-    if config.trainer_args.get("use_cpu"):
+    if trainer_args.get("use_cpu"):
         return "cpu"
     if torch.cuda.is_available():
         return "cuda"
@@ -127,11 +131,13 @@ def training_precision(config: TrainConfig) -> str:
     return resolve_precision(config.precision, trainer_device(config))
 
 
-def _device_arguments(config: TrainConfig) -> dict[str, Any]:
-    """Precision and device: mixed precision is the trainer's own (autocast; weights stay fp32). On CPU the
-    trainer must be told it is on CPU (``use_cpu``) for autocast, and for torchrun's processes (over gloo);
-    an fp32 run on one CPU process is left exactly as it always was."""
-    precision, device = training_precision(config), trainer_device(config)
+def device_arguments(precision: str, trainer_args: dict[str, Any]) -> dict[str, Any]:
+    """Precision and device arguments of a Hugging Face trainer (``precision`` may be ``auto``): mixed
+    precision is the trainer's own (autocast; weights stay fp32). On CPU the trainer must be told it is on
+    CPU (``use_cpu``) for autocast, and for torchrun's processes (over gloo); an fp32 run on one CPU process
+    is left exactly as it always was."""
+    device = _device(trainer_args)
+    precision = resolve_precision(precision, device)
     if device == "cpu" and precision == "fp16":  # accelerate would silently train at fp32
         raise LangmixError("precision fp16: the trainer has no fp16 autocast on CPU; use bf16 or fp32")
     kwargs: dict[str, Any] = {"bf16": precision == "bf16", "fp16": precision == "fp16"}
@@ -170,7 +176,7 @@ def training_arguments(config: TrainConfig, prompts: dict[str, str], has_eval: b
         prompts=prompts or None,
         dataloader_drop_last=True,
         disable_tqdm=False,
-        **_device_arguments(config),
+        **device_arguments(config.precision, config.trainer_args),
     )
     kwargs.update(config.trainer_args)
     try:
