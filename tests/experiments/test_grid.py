@@ -260,3 +260,42 @@ def test_language_counts_train_nested_prefixes_of_the_given_languages(tiny_exper
     no_order = {k: v for k, v in config.train.items() if k != "languages"}
     with pytest.raises(LangmixError, match="give train.languages too"):
         replace(config, train=no_order).validate()
+
+
+def test_pretrain_step_runs_once_feeds_every_training_and_is_part_of_its_identity(tiny_experiment, data_dir):
+    """``pretrain:`` runs MLM pretraining once into <out>/pretrain; every training starts from its model and
+    carries its identity, so changing the block redoes the pretraining (the old one set aside) and makes
+    every trained run stale, while the untrained row stays current."""
+    from dataclasses import replace
+
+    from langmix.experiments.grid import BASE_SPEC, RunSpec
+
+    block = {"max_steps": 2, "max_texts": 40, "batch_size": 8, "max_seq_length": 32, "precision": "fp32"}
+    config = replace(tiny_experiment, strategies=["hybrid"], seeds=[1], pretrain=block)
+    config.validate()
+    logs: list[str] = []
+    runner = ExperimentRunner(config, data_root=data_dir, log=logs.append)
+    runner.ensure_pretrained()
+    folder = runner.root / "pretrain"
+    info = json.loads((folder / "run.json").read_text())
+    assert info["result"]["global_step"] == 2 and info["identity"] == runner.pretrain_identity()
+    assert info["identity"]["options"]["languages"] == ["en", "de", "es"]  # the train block's
+    spec = RunSpec("hybrid", 0.5, 0.05, 1)
+    assert runner.train_config(spec)["model"] == str(folder / "model")
+    assert runner.identity(spec)["train"]["pretrain"] == runner.pretrain_identity()
+    assert "pretrain" not in runner.identity(BASE_SPEC)["train"]
+    runner.ensure_pretrained()
+    assert "finished earlier with the same settings: reused" in logs[-1]
+
+    changed = ExperimentRunner(
+        replace(config, pretrain={**block, "mlm_probability": 0.3}), data_root=data_dir, log=logs.append
+    )
+    assert changed.identity(spec)["train"] != runner.identity(spec)["train"]
+    assert changed.identity(BASE_SPEC) == runner.identity(BASE_SPEC)
+    changed.ensure_pretrained()
+    assert any("(mlm_probability 0.15 -> 0.3)" in line and "stale" in line for line in logs)
+    assert json.loads((folder / "run.json").read_text())["identity"]["options"]["mlm_probability"] == 0.3
+
+    for bad, why in (({"model": "x"}, "unknown key"), ({"max_steps": 0}, "max_steps")):
+        with pytest.raises(LangmixError, match=why):
+            replace(config, pretrain=bad).validate()

@@ -47,6 +47,7 @@ from langmix.training.config import (
     validate_train_block,
 )
 from langmix.training.identity import differences, is_finished
+from langmix.training.pretrain import PretrainConfig, pretrain, pretrain_identity, recorded_identity
 from langmix.training.setup import training_precision
 from langmix.training.temperature import resolve_temperature
 
@@ -82,6 +83,9 @@ class ExperimentConfig:
     # the number-of-languages axis: each n trains on the first n languages of train.languages (their order
     # is the nesting: 2 of 4 are the first 2), same steps; empty: one run on train.languages as given
     language_counts: list[int] = field(default_factory=list)
+    # domain-adaptive MLM pretraining before every training (langmix.training.pretrain), run once into
+    # <output_dir>/pretrain, e.g. {max_steps: 500}; model, data and languages default to the train block's
+    pretrain: dict[str, Any] | None = None
     # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
     launcher: str | list[str] = "python"
 
@@ -112,6 +116,8 @@ class ExperimentConfig:
                     "itself, always evaluated)"
                 )
         _keyed("language_counts", self.language_sets)
+        if self.pretrain is not None:
+            _keyed("pretrain", lambda: pretrain_config(self, Path(self.output_dir)).validate())
         if self.merge_weights and coerce("merge_start", self.train.get("merge_start") or 0.0):
             raise LangmixError(
                 "merge_weights: not with train.merge_start (the trained model/ is already merged); use one"
@@ -185,6 +191,33 @@ def _no_repeats(key: str, values: Iterable[Any]) -> None:
 
 
 _HINTS = typing.get_type_hints(ExperimentConfig)
+_EXAMPLES = {"debias": "{source: tatoeba}", "pretrain": "{max_steps: 500}"}
+PRETRAIN = "pretrain"  # the experiment's pretraining run folder, under output_dir
+
+
+def pretrain_config(
+    config: ExperimentConfig, root: Path, data_root: str | Path | None = None
+) -> PretrainConfig:
+    """The experiment's ``pretrain:`` block as a :class:`PretrainConfig`: the start model, data and languages
+    of the ``train`` block unless the block names others; written to ``<root>/pretrain``."""
+    block = dict(config.pretrain or {})
+    fixed = {"output_dir", "model", "resume", "overwrite", "data_root"}
+    allowed = sorted(set(PretrainConfig.__dataclass_fields__) - fixed)
+    unknown = sorted(set(block) - set(allowed))
+    if unknown:
+        raise LangmixError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    train = config.train
+    defaults: dict[str, Any] = {"data": train.get("data", ["mlqa-r"]), "languages": train.get("languages")}
+    for key in ("data", "languages"):
+        if isinstance(defaults[key], str):
+            defaults[key] = [x.strip() for x in defaults[key].split(",") if x.strip()]
+    return PretrainConfig(
+        **{**defaults, **block},
+        model=str(train.get("model", "embedded")),
+        output_dir=str(root / PRETRAIN),
+        data_root=None if data_root is None else str(data_root),
+        resume="auto",
+    )
 
 
 def _typed(raw: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +226,9 @@ def _typed(raw: dict[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "launcher":  # a string or a list; launch_command checks its form
             out[key] = value
-        elif key == "debias":
+        elif key in ("debias", "pretrain"):
             if value is not None and not isinstance(value, dict):
-                raise LangmixError(f"debias: expected a mapping such as {{source: tatoeba}}, got {value!r}")
+                raise LangmixError(f"{key}: expected a mapping such as {_EXAMPLES[key]}, got {value!r}")
             out[key] = value if value is None else {**value}
         elif key == "train":
             if not isinstance(value, dict):
@@ -343,6 +376,7 @@ class ExperimentRunner:
         self._digests = FileDigests()
         self._model_identity: str | None = None
         self._identities: dict[RunSpec, dict[str, Any]] = {}
+        self._pretrain_identity: dict[str, Any] | None = None
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.root / "runs" / spec.trained_as.name
@@ -379,6 +413,8 @@ class ExperimentRunner:
             cfg["alpha"] = spec.alpha
         if spec.n_languages is not None:
             cfg["languages"] = self.config.language_sets()[spec.n_languages]
+        if self.config.pretrain is not None:
+            cfg["model"] = str(self.root / PRETRAIN / "model")
         if self.data_root is not None:
             cfg.setdefault("data_root", str(self.data_root))
         return cfg
@@ -390,11 +426,12 @@ class ExperimentRunner:
         if spec not in self._identities:
             if self._model_identity is None:
                 self._model_identity = model_fingerprint(load_model(self.model_name(BASE_SPEC)))
-            train: dict[str, Any] = {"model": self._model_identity}
+            train: dict[str, Any] = {"model": self._model_identity}  # the untrained start model's
             if spec.strategy != BASE:
                 cfg = load_config(None, self.train_config(spec))
                 data_root = cfg.data_root or self.data_root
                 train = {
+                    **({"pretrain": self.pretrain_identity()} if self.config.pretrain is not None else {}),
                     "options": identity_options(cfg),
                     "data": {
                         name: digest
@@ -418,6 +455,35 @@ class ExperimentRunner:
                 }
             self._identities[spec] = json.loads(json.dumps({"train": train, "eval": evals}))
         return self._identities[spec]
+
+    def pretrain_identity(self) -> dict[str, Any]:
+        """The experiment's pretraining run as it must be (JSON-stored form); part of every trained run's."""
+        if self._pretrain_identity is None:
+            cfg = pretrain_config(self.config, self.root, self.data_root)
+            self._pretrain_identity = json.loads(json.dumps(pretrain_identity(cfg)))
+        return self._pretrain_identity
+
+    def ensure_pretrained(self) -> None:
+        """Run (or resume, or reuse) the experiment's pretraining; one made with other settings is moved to
+        ``stale/`` first, with one line saying what differs."""
+        cfg = pretrain_config(self.config, self.root, self.data_root)
+        folder = Path(cfg.output_dir)
+        recorded, expected = recorded_identity(folder), self.pretrain_identity()
+        if folder.exists() and recorded != expected:
+            aside = self._set_aside(folder, PRETRAIN)
+            why = "; ".join(differences(recorded or {}, expected)) if recorded else "no recorded settings"
+            self.log(
+                f"[{PRETRAIN}] made with other settings ({why}): redoing it; the earlier one is in {aside}"
+            )
+        if is_finished(folder):
+            self.log(f"[{PRETRAIN}] finished earlier with the same settings: reused")
+            return
+        self.log(f"[{PRETRAIN}] MLM pretraining of {cfg.model} on {', '.join(cfg.data) or cfg.text_dir}")
+        result = pretrain(cfg, notice=self.log)
+        self.log(
+            f"[{PRETRAIN}] {result.global_step} steps; held-out MLM loss {result.val_loss_before} -> "
+            f"{result.val_loss_after}"
+        )
 
     def recorded(self, spec: RunSpec) -> dict[str, Any] | None:
         """The identity recorded in the run folder (None: none, or unreadable)."""
@@ -564,6 +630,10 @@ class ExperimentRunner:
         status = {}
         start = time.perf_counter()
         with FolderLock(self.root, "experiment"):  # a second run of this grid waits, then reuses this one's
+            if self.config.pretrain is not None and any(
+                not self.evaluated(s) for s in grid(self.config) if s.strategy != BASE
+            ):
+                self.ensure_pretrained()
             for spec in grid(self.config):
                 self.reconcile(spec)
                 if self.evaluated(spec):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import random
 import time
@@ -38,10 +39,10 @@ from langmix.errors import LangmixError
 from langmix.io import FolderLock, atomic_folder, library_versions, write_atomic, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.loading import load_model
-from langmix.models.precision import CHOICES, DEFAULT_PRECISION, device_description
+from langmix.models.precision import CHOICES, DEFAULT_PRECISION, device_description, resolve_precision
 from langmix.training.checkpoints import resume_from
 from langmix.training.identity import claim_run_folder, is_finished
-from langmix.training.setup import device_arguments, trained_precision
+from langmix.training.setup import device_arguments, trainer_device
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,31 @@ def masked_lm(model) -> tuple[Any, Any, list[str]]:
     return mlm, encoder, new
 
 
+def pretrain_identity(config: PretrainConfig, texts: list[str] | None = None, model=None) -> dict[str, Any]:
+    """What makes a pretraining run this run: the options that change what is learned, the texts' content,
+    the start model's fingerprint and the precision resolved for this machine (recorded in ``run.json``;
+    a resume or an experiment's reuse needs it equal)."""
+    if texts is None:
+        texts, _ = pretrain_texts(config)
+    if model is None:
+        model = load_model(config.model)
+    return {
+        "options": config.identity(),
+        "texts": texts_digest(texts),
+        "model": model_fingerprint(model),
+        "precision": resolve_precision(config.precision, trainer_device({})),
+    }
+
+
+def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
+    """The identity a pretraining folder recorded (None: none, or unreadable)."""
+    try:
+        info = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info.get("identity") if isinstance(info, dict) else None
+
+
 @dataclass
 class PretrainResult:
     run_dir: Path
@@ -179,12 +205,7 @@ def pretrain(config: PretrainConfig, *, notice: Callable[[str], None] = logger.w
     texts, source = pretrain_texts(config)
     set_seed(config.seed)
     model = load_model(config.model)
-    identity = {
-        "options": config.identity(),
-        "texts": texts_digest(texts),
-        "model": model_fingerprint(model),
-        "precision": None,  # filled from the trainer's arguments below
-    }
+    identity = pretrain_identity(config, texts, model)
     n_val = int(len(texts) * config.val_fraction)
     train_texts, val_texts = texts[n_val:], texts[:n_val]
     tokenizer = model.tokenizer
@@ -217,7 +238,6 @@ def pretrain(config: PretrainConfig, *, notice: Callable[[str], None] = logger.w
         disable_tqdm=False,
         **device_arguments(config.precision, {}),
     )
-    identity["precision"] = trained_precision(args)
     main = args.process_index == 0
     with FolderLock(run_dir, "pretraining run") if main else contextlib.nullcontext():
         if config.resume and is_finished(run_dir):
@@ -293,8 +313,6 @@ def mlm_loss(mlm, batches: list[dict[str, Any]], precision: str) -> float | None
 
 
 def _finished(run_dir: Path) -> PretrainResult:
-    import json
-
     done = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["result"]
     return PretrainResult(
         run_dir=run_dir,

@@ -107,15 +107,13 @@ def build_loss(config: TrainConfig, model):
     )
 
 
-def trainer_device(config: TrainConfig) -> str:
+def trainer_device(config: TrainConfig | dict[str, Any]) -> str:
     """The kind of device the trainer will train on, as transformers picks it: ``cpu`` when asked
-    (``trainer_args: {use_cpu: true}``) or when torch sees no accelerator, else the accelerator's."""
-    return _device(config.trainer_args)
-
-
-def _device(trainer_args: dict[str, Any]) -> str:
+    (``trainer_args: {use_cpu: true}``) or when torch sees no accelerator, else the accelerator's. Takes a
+    training config or just the trainer arguments."""
     import torch
 
+    trainer_args = config if isinstance(config, dict) else config.trainer_args
     if trainer_args.get("use_cpu"):
         return "cpu"
     if torch.cuda.is_available():
@@ -136,7 +134,7 @@ def device_arguments(precision: str, trainer_args: dict[str, Any]) -> dict[str, 
     precision is the trainer's own (autocast; weights stay fp32). On CPU the trainer must be told it is on
     CPU (``use_cpu``) for autocast, and for torchrun's processes (over gloo); an fp32 run on one CPU process
     is left exactly as it always was."""
-    device = _device(trainer_args)
+    device = trainer_device(trainer_args)
     precision = resolve_precision(precision, device)
     if device == "cpu" and precision == "fp16":  # accelerate would silently train at fp32
         raise LangmixError("precision fp16: the trainer has no fp16 autocast on CPU; use bf16 or fp32")
