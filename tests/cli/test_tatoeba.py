@@ -10,9 +10,10 @@ from tests.helpers import invoke
 from typer.testing import CliRunner
 
 from langmix.cli import app
-from langmix.cli.tatoeba import parse_languages, seen_languages
+from langmix.cli.tatoeba import seen_languages
 from langmix.data.languages import XTREME_TATOEBA
 from langmix.errors import LangmixError
+from langmix.evaluation.tatoeba import parse_tatoeba_languages as parse_languages
 
 
 def test_language_options():

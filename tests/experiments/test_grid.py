@@ -299,3 +299,70 @@ def test_pretrain_step_runs_once_feeds_every_training_and_is_part_of_its_identit
     for bad, why in (({"model": "x"}, "unknown key"), ({"max_steps": 0}, "max_steps")):
         with pytest.raises(LangmixError, match=why):
             replace(config, pretrain=bad).validate()
+
+
+def test_tatoeba_is_an_experiment_evaluation_with_its_own_summary(tiny_experiment, data_dir, tmp_path):
+    """``evaluate: [xquad-r, tatoeba]``: each model is also scored on Tatoeba (numbers equal to a direct
+    run_tatoeba), debiased twins on projected vectors, and the summary has a Tatoeba table with the hybrid's
+    per-sentence and per-seed tests."""
+    from dataclasses import replace
+
+    from langmix.evaluation.tatoeba import TatoebaOptions, run_tatoeba
+    from langmix.experiments.collect import collect, summarize
+    from langmix.experiments.grid import BASE_SPEC, RunSpec
+    from langmix.models.loading import load_model
+
+    config = replace(
+        tiny_experiment,
+        strategies=["hybrid"],
+        seeds=[1],
+        evaluate=["xquad-r", "tatoeba"],
+        tatoeba_languages="deu,spa",
+        tatoeba_max_per_language=20,
+        debias={"source": "tatoeba", "per_language": 6, "k": 2},
+    )
+    config.validate()
+    other = load_model(config.train["model"])
+    other[0].auto_model.encoder.layer[0].output.dense.weight.data.mul_(1.5)
+    other.save(str(tmp_path / "other"))
+    runner = ExperimentRunner(config, data_root=data_dir, log=lambda line: None)
+    runner.model_name = lambda spec: (
+        config.train["model"] if spec.strategy == "base" else str(tmp_path / "other")
+    )
+    hybrid = RunSpec("hybrid", 0.5, 0.05, 1)
+    for spec in (BASE_SPEC, replace(BASE_SPEC, debiased=True), hybrid):
+        runner.reconcile(spec)
+        runner.evaluate(spec)
+    doc = json.loads((runner.eval_dir(BASE_SPEC, "tatoeba") / "metrics.json").read_text())
+    direct = run_tatoeba(
+        load_model(config.train["model"]),
+        TatoebaOptions(languages=["deu", "spa"], max_per_language=20, precision=config.eval_precision),
+        data_root=data_dir,
+    )
+    assert doc["groups"]["all"]["x2en"] == pytest.approx(direct.result.groups["all"]["x2en"], abs=1e-6)
+    assert doc["data"]["n_pairs"] == 40
+    twin = json.loads(
+        (runner.eval_dir(replace(BASE_SPEC, debiased=True), "tatoeba") / "metrics.json").read_text()
+    )
+    assert twin["languages"] != doc["languages"]  # the projection changes what is retrieved
+    recorded = json.loads((runner.run_dir(BASE_SPEC) / "identity.json").read_text())["eval"]["tatoeba"]
+    assert recorded["languages"] == ["deu", "spa"] and recorded["max_per_language"] == 20
+    assert len(recorded["data"]) == 4  # two files per set
+
+    from langmix.reports.experiment import markdown
+
+    found = collect(runner)
+    summary = summarize(config, found)
+    text = markdown(replace(config, output_dir=str(tmp_path / "exp")), summary, found)
+    assert "## tatoeba" in text and "| base | 1 |" in text and "X→en Δ" in text
+    block = summary["datasets"]["tatoeba"]
+    assert block["kind"] == "tatoeba" and set(block["systems"]) == {
+        "base",
+        "base+debias",
+        "hybrid-a0.5-t0.05",
+    }
+    assert block["systems"]["base"]["x2en"]["mean"] == pytest.approx(doc["headline"]["x2en"])
+    test = block["significance"]["hybrid-a0.5-t0.05"]["base"]["x2en"]
+    assert test["queries"] == 40 and 0 <= test["p_value"] <= 1
+    with pytest.raises(LangmixError, match="unknown language code"):
+        replace(config, tatoeba_languages="deu,xx1").validate()

@@ -13,6 +13,7 @@ from langmix.experiments.grid import ExperimentConfig, ExperimentRunner, load_ex
 from langmix.progress import RichProgress
 from langmix.reports.experiment import print_summary, write_summary
 from langmix.reports.lareqa import report_files
+from langmix.reports.tatoeba import report_files as tatoeba_report_files
 from langmix.training.config import parse_set
 
 
@@ -26,6 +27,7 @@ def run_experiment_config(
         progress=RichProgress(console),
         log=lambda msg: console.print(msg, highlight=False),
         render=report_files,
+        render_tatoeba=tatoeba_report_files,
     )
     if not summary_only:
         runner.run()

@@ -17,9 +17,14 @@ from rich.markup import escape
 
 from langmix.cli.app import check_output, console, split_list
 from langmix.cli.retrieval import PrecisionOption, load_encoder
-from langmix.data.languages import XTREME_TATOEBA
 from langmix.errors import LangmixError
-from langmix.evaluation.tatoeba import TatoebaOptions, run_tatoeba, training_languages, write_tatoeba_run
+from langmix.evaluation.tatoeba import (
+    TatoebaOptions,
+    parse_tatoeba_languages,
+    run_tatoeba,
+    training_languages,
+    write_tatoeba_run,
+)
 from langmix.models.encoder import KINDS
 from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
@@ -33,19 +38,6 @@ SEEN_HELP = (
     "the model's training languages, comma-separated (ISO 639-1 or 639-3), for seen/unseen means; "
     "default: read from the run.json next to a model trained by `langmix train`; 'none' = no split"
 )
-
-
-def parse_languages(value: str) -> list[str] | None:
-    """``--languages``: None for all 112, XTREME's 36 for ``xtreme``, else the listed codes."""
-    key = value.strip().lower()
-    if key == "all":
-        return None
-    if key in ("xtreme", "xtreme36", "xtreme-36"):
-        return list(XTREME_TATOEBA)
-    langs = split_list(value)
-    if not langs:
-        raise LangmixError("--languages is empty; give codes such as deu,cmn, or 'xtreme' or 'all'")
-    return langs
 
 
 def seen_languages(value: str | None, recorded: list[str] | None) -> tuple[list[str] | None, str]:
@@ -89,7 +81,7 @@ def tatoeba(
     recorded = training_languages(model)
     seen_langs, seen_from = seen_languages(seen, recorded)
     options = TatoebaOptions(
-        languages=parse_languages(languages),
+        languages=parse_tatoeba_languages(languages),
         max_per_language=max_per_language,
         seen_languages=seen_langs,
         prompt=prompt,

@@ -77,3 +77,16 @@ def load_tatoeba(
 ) -> list[TatoebaPair]:
     """The sets of ``langs`` (default: all 112, sorted by code)."""
     return [read_tatoeba(lang, data_root) for lang in check_languages(langs or TATOEBA_LANGUAGES)]
+
+
+def tatoeba_files(
+    langs: Iterable[str] | None = None, data_root: str | Path | None = None
+) -> tuple[Path, list[Path]]:
+    """(data root, the two files of each set of ``langs``; default all 112): what an evaluation read, for
+    its identity."""
+    root = benchmark_root(TATOEBA, data_root)
+    folder = root / TATOEBA.folder
+    files = []
+    for lang in check_languages(langs or TATOEBA_LANGUAGES):
+        files += [folder / f"tatoeba.{lang}-eng.{lang}", folder / f"tatoeba.{lang}-eng.eng"]
+    return root, files

@@ -19,7 +19,7 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,19 @@ def _truncate(pairs: list[TatoebaPair], max_per_language: int | None) -> list[Ta
     return [TatoebaPair(p.lang, p.sentences[:m], p.english[:m]) for p in pairs]
 
 
+def parse_tatoeba_languages(value: str) -> list[str] | None:
+    """A languages spec: None for all 112 (``all``), XTREME's 36 for ``xtreme``, else the listed codes."""
+    key = value.strip().lower()
+    if key == "all":
+        return None
+    if key in ("xtreme", "xtreme36", "xtreme-36"):
+        return list(XTREME_TATOEBA)
+    langs = [x.strip() for x in value.split(",") if x.strip()]
+    if not langs:
+        raise LangmixError("tatoeba languages: empty; give codes such as deu,cmn, or 'xtreme' or 'all'")
+    return langs
+
+
 def load_pairs(
     langs: Iterable[str] | None, max_per_language: int | None, data_root: str | Path | None
 ) -> list[TatoebaPair]:
@@ -260,9 +273,15 @@ def evaluate_tatoeba(
 
 
 def run_tatoeba(
-    model, options: TatoebaOptions, *, data_root: str | Path | None = None, progress: ProgressSink = SILENT
+    model,
+    options: TatoebaOptions,
+    *,
+    data_root: str | Path | None = None,
+    progress: ProgressSink = SILENT,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> TatoebaRun:
-    """Load the sets named in ``options``, encode, score, and time each phase (``langmix evaluate``)."""
+    """Load the sets named in ``options``, encode, score, and time each phase (``langmix evaluate``);
+    ``transform`` (e.g. a debiasing projection) maps every vector before scoring."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pairs = load_pairs(options.languages, options.max_per_language, data_root)
@@ -280,6 +299,8 @@ def run_tatoeba(
         precision=options.precision,
     )
     x_embs, en_embs, stats = encode_pairs(encoder, pairs, options.prompt)
+    if transform is not None:
+        x_embs, en_embs = [transform(v) for v in x_embs], [transform(v) for v in en_embs]
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     result = score_embeddings(pairs, x_embs, en_embs, seen_languages=options.seen_languages)

@@ -8,6 +8,8 @@ rebuilt at any time and always agrees with the runs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,15 @@ from langmix.evaluation.run_folder import (
     load_run,
 )
 from langmix.evaluation.significance import TEST_NAME, paired_test, per_query_setting_ap, seed_comparison
-from langmix.experiments.grid import BASE, DEBIASED, ExperimentConfig, ExperimentRunner, RunSpec, grid
+from langmix.experiments.grid import (
+    BASE,
+    DEBIASED,
+    TATOEBA,
+    ExperimentConfig,
+    ExperimentRunner,
+    RunSpec,
+    grid,
+)
 
 RunRecord = tuple[RunSpec, dict, dict]  # spec, metrics document, per-query arrays
 Found = dict[str, dict[str, list[RunRecord]]]  # dataset -> system -> one record per seed
@@ -83,17 +93,55 @@ def group_table(runs: list[RunRecord]) -> dict[str, dict[str, Any]] | None:
     return _seed_stats(values, columns) if columns else None
 
 
-def _seed_mean(runs: list[RunRecord], setting: str) -> np.ndarray:
-    return np.mean([per_query_setting_ap(pq)[setting] for _, _, pq in runs], axis=0)
+TATOEBA_COLUMNS = (
+    ("x2en", "X→en"),
+    ("en2x", "en→X"),
+    ("xtreme36_x2en", "XTREME-36 X→en"),
+    ("seen_x2en", "seen X→en"),
+    ("unseen_x2en", "unseen X→en"),
+    ("seen_en2x", "seen en→X"),
+    ("unseen_en2x", "unseen en→X"),
+)
 
 
-def _seed_scores(runs: list[RunRecord], setting: str) -> np.ndarray:
-    """One headline mAP per seed (the unit of the seed-level comparison)."""
-    return np.array([headline(doc)[f"{setting}_map"] for _, doc, _ in runs])
+@dataclass(frozen=True)
+class Settings:
+    """What one kind of evaluation compares: its settings, the per-query scores of a run in a setting
+    (paired over queries) and the headline number of a run in a setting (paired over seeds)."""
+
+    names: tuple[str, ...]
+    per_query: Callable[[dict, str], np.ndarray]
+    score: Callable[[dict, str], float]
 
 
-def significance(systems: dict[str, list[RunRecord]], hybrid: str) -> dict[str, dict[str, dict]]:
-    """Hybrid vs the untrained model and mono / cross at its temperature, per setting, seed-averaged AP."""
+def _tatoeba_hits(per_query: dict, direction: str) -> np.ndarray:
+    """Every sentence's top-1 hit (0/1) in one direction, all languages in a fixed order."""
+    keys = sorted(k for k in per_query if k.endswith(f"_{direction}"))
+    return np.concatenate([per_query[k].astype(float) for k in keys])
+
+
+LAREQA = Settings(
+    ("mo", "cr", "mul"),
+    lambda pq, s: per_query_setting_ap(pq)[s],
+    lambda doc, s: headline(doc)[f"{s}_map"],
+)
+TATOEBA_SETTINGS = Settings(("x2en", "en2x"), _tatoeba_hits, lambda doc, s: headline(doc)[s])
+
+
+def _seed_mean(runs: list[RunRecord], setting: str, kind: Settings = LAREQA) -> np.ndarray:
+    return np.mean([kind.per_query(pq, setting) for _, _, pq in runs], axis=0)
+
+
+def _seed_scores(runs: list[RunRecord], setting: str, kind: Settings = LAREQA) -> np.ndarray:
+    """One headline number per seed (the unit of the seed-level comparison)."""
+    return np.array([kind.score(doc, setting) for _, doc, _ in runs])
+
+
+def significance(
+    systems: dict[str, list[RunRecord]], hybrid: str, kind: Settings = LAREQA
+) -> dict[str, dict[str, dict]]:
+    """Hybrid vs the untrained model and mono / cross at its settings, per setting: per query (seed-averaged
+    scores) and per seed."""
     out: dict[str, dict[str, dict]] = {}
     setting_of = hybrid.rsplit("-t", 1)[1]  # its temperature (and -L<n>): "0.01" or "0.01-L2"
     for other in sorted(systems):
@@ -102,10 +150,12 @@ def significance(systems: dict[str, list[RunRecord]], hybrid: str) -> dict[str, 
         ):
             continue  # baselines: the untrained model (and debiased), mono / cross at the hybrid's settings
         out[other] = {}
-        for setting in ("mo", "cr", "mul"):
-            test = paired_test(_seed_mean(systems[other], setting), _seed_mean(systems[hybrid], setting))
+        for setting in kind.names:
+            test = paired_test(
+                _seed_mean(systems[other], setting, kind), _seed_mean(systems[hybrid], setting, kind)
+            )
             seeds = seed_comparison(
-                _seed_scores(systems[other], setting), _seed_scores(systems[hybrid], setting)
+                _seed_scores(systems[other], setting, kind), _seed_scores(systems[hybrid], setting, kind)
             )
             out[other][setting] = {
                 "baseline": test.mean_a,
@@ -138,6 +188,18 @@ def alpha_sweep(systems: dict[str, list[RunRecord]]) -> list[dict]:
     return sorted(points, key=lambda p: (p["temperature"], p["alpha"]))
 
 
+def tatoeba_block(config: ExperimentConfig, systems: dict[str, list[RunRecord]]) -> dict:
+    """A Tatoeba dataset's summary: each system's accuracies (the columns all its seeds have) and the
+    hybrid's tests per direction (per sentence, and per seed)."""
+    tables = {}
+    for name, runs in systems.items():
+        values = [headline(doc) for _, doc, _ in runs]
+        columns = tuple((k, label) for k, label in TATOEBA_COLUMNS if all(k in v for v in values))
+        tables[name] = _seed_stats(values, columns)
+    tests = {h: significance(systems, h, TATOEBA_SETTINGS) for h in hybrid_systems(config) if h in systems}
+    return {"kind": TATOEBA, "systems": tables, "significance": tests}
+
+
 def hybrid_systems(config: ExperimentConfig) -> list[str]:
     """The main comparison's hybrid system at each temperature of the grid."""
     counts: list[int | None] = list(config.language_counts) or [None]
@@ -153,6 +215,9 @@ def summarize(config: ExperimentConfig, found: Found) -> dict:
     tests, the alpha sweep."""
     summary: dict = {"name": config.name, "test": TEST_NAME, "datasets": {}}
     for dataset, systems in found.items():
+        if dataset == TATOEBA:
+            summary["datasets"][dataset] = tatoeba_block(config, systems)
+            continue
         tables = {name: system_table(runs) for name, runs in systems.items()}
         tests = {h: significance(systems, h) for h in hybrid_systems(config) if h in systems}
         bias = {name: bias_table(runs) for name, runs in systems.items()}

@@ -22,11 +22,19 @@ import yaml
 
 from langmix.batching.samplers import effective_alpha
 from langmix.data.benchmarks import LAREQA_BENCHMARKS
+from langmix.data.languages import tatoeba_code
+from langmix.data.tatoeba import check_languages, tatoeba_files
 from langmix.errors import LangmixError
 from langmix.evaluation.api import LareqaOptions, run_lareqa
 from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.run_folder import Renderer
-from langmix.evaluation.tatoeba import training_languages
+from langmix.evaluation.tatoeba import (
+    TatoebaOptions,
+    parse_tatoeba_languages,
+    run_tatoeba,
+    training_languages,
+    write_tatoeba_run,
+)
 from langmix.experiments.identity import FileDigests, lareqa_files, part_hash, training_data_identity
 from langmix.experiments.launcher import launch_command
 from langmix.io import FolderLock, write_atomic, write_json
@@ -52,6 +60,7 @@ from langmix.training.setup import training_precision
 from langmix.training.temperature import resolve_temperature
 
 BASE = "base"
+TATOEBA = "tatoeba"  # the one non-LAReQA evaluation an experiment knows
 
 
 @dataclass
@@ -66,7 +75,11 @@ class ExperimentConfig:
     alpha_sweep: list[float] = field(default_factory=list)  # extra hybrid alphas (0 = cross, 1 = mono)
     temperatures: list[float | str] | None = None  # default: train.temperature (or 0.05); auto allowed
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    evaluate: list[str] = field(default_factory=lambda: ["xquad-r"])
+    evaluate: list[str] = field(default_factory=lambda: ["xquad-r"])  # LAReQA sets and/or tatoeba
+    # the tatoeba evaluation (out-of-domain bitext retrieval): which sets (xtreme = XTREME's 36, all = 112,
+    # or codes) and at most how many sentence pairs of each
+    tatoeba_languages: str = "xtreme"
+    tatoeba_max_per_language: int | None = None
     eval_max_questions: int | None = None
     eval_languages: list[str] | None = None
     eval_batch_size: int = 64
@@ -131,11 +144,12 @@ class ExperimentConfig:
         for seed in self.seeds:
             check_value("seed", seed)
         for name in self.evaluate:
-            if name not in LAREQA_BENCHMARKS:
-                raise LangmixError(
-                    f"evaluate: cannot evaluate on {name!r} (known: {', '.join(LAREQA_BENCHMARKS)})"
-                )
-        for key in ("eval_max_questions", "eval_batch_size", "eval_max_length"):
+            if name not in LAREQA_BENCHMARKS and name != TATOEBA:
+                known = ", ".join([*LAREQA_BENCHMARKS, TATOEBA])
+                raise LangmixError(f"evaluate: cannot evaluate on {name!r} (known: {known})")
+        if TATOEBA in self.evaluate:
+            _keyed("tatoeba_languages", lambda: check_languages(self.tatoeba_codes() or []))
+        for key in ("eval_max_questions", "eval_batch_size", "eval_max_length", "tatoeba_max_per_language"):
             POSITIVE_INT(key, getattr(self, key))
         if self.eval_precision not in CHOICES:
             raise LangmixError(f"eval_precision {self.eval_precision!r} is not one of {', '.join(CHOICES)}")
@@ -143,6 +157,11 @@ class ExperimentConfig:
         if self.debias is not None:
             _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
         return self
+
+    def tatoeba_codes(self) -> list[str] | None:
+        """The Tatoeba sets evaluated, as ISO 639-3 codes (None: all 112)."""
+        langs = parse_tatoeba_languages(self.tatoeba_languages)
+        return None if langs is None else [tatoeba_code(lang) for lang in langs]
 
     def language_sets(self) -> dict[int, list[str]]:
         """``{n: the first n of train.languages}`` for each of ``language_counts`` (empty without them)."""
@@ -362,9 +381,11 @@ class ExperimentRunner:
         progress: ProgressSink = SILENT,
         log: Callable[[str], None] = print,
         render: Renderer | None = None,
+        render_tatoeba: Renderer | None = None,
     ):
-        """``render`` makes each evaluation's report files (the CLI passes
-        :func:`langmix.reports.lareqa.report_files`); without it a run folder holds its numbers only."""
+        """``render`` / ``render_tatoeba`` make each LAReQA / Tatoeba evaluation's report files (the CLI
+        passes :func:`langmix.reports.lareqa.report_files` and :func:`langmix.reports.tatoeba.report_files`);
+        without them a run folder holds its numbers only."""
         _keyed(f"experiment {config.name}", config.validate)
         self.config = config
         self.launcher = launch_command(config.launcher)
@@ -373,6 +394,7 @@ class ExperimentRunner:
         self.progress = progress
         self.log = log
         self.render = render
+        self.render_tatoeba = render_tatoeba
         self._digests = FileDigests()
         self._model_identity: str | None = None
         self._identities: dict[RunSpec, dict[str, Any]] = {}
@@ -443,10 +465,18 @@ class ExperimentRunner:
                 }
             evals = {}
             for dataset in self.config.evaluate:
-                root, files = lareqa_files(dataset, self.data_root)
+                if dataset == TATOEBA:
+                    codes = self.config.tatoeba_codes()
+                    root, files = tatoeba_files(codes, self.data_root)
+                    subset = {"languages": codes, "max_per_language": self.config.tatoeba_max_per_language}
+                else:
+                    root, files = lareqa_files(dataset, self.data_root)
+                    subset = {
+                        "languages": self.config.eval_languages,
+                        "max_questions": self.config.eval_max_questions,
+                    }
                 evals[self.eval_key(spec, dataset)] = {
-                    "languages": self.config.eval_languages,
-                    "max_questions": self.config.eval_max_questions,
+                    **subset,
                     "max_length": self.config.eval_max_length,
                     "precision": resolve_precision(self.config.eval_precision),
                     "data": self._digests.of_files(root, files),
@@ -611,6 +641,10 @@ class ExperimentRunner:
             target = self.eval_dir(spec, dataset)
             if (target / "metrics.json").is_file():
                 continue
+            self.log(f"[{spec.name}] evaluating on {dataset}")
+            if dataset == TATOEBA:
+                self.evaluate_tatoeba(model, info, target, transform)
+                continue
             options = LareqaOptions(
                 dataset=dataset,
                 languages=self.config.eval_languages,
@@ -619,11 +653,26 @@ class ExperimentRunner:
                 max_length=self.config.eval_max_length,
                 precision=self.config.eval_precision,
             )
-            self.log(f"[{spec.name}] evaluating on {dataset}")
             run = run_lareqa(
                 model, options, data_root=self.data_root, progress=self.progress, transform=transform
             )
             write_lareqa_run(run, info, target, render=self.render)
+
+    def evaluate_tatoeba(self, model: Any, info: dict[str, Any], target: Path, transform: Any) -> None:
+        """Tatoeba X->en / en->X accuracy of ``model``, seen / unseen split by its training languages."""
+        options = TatoebaOptions(
+            languages=self.config.tatoeba_codes(),
+            max_per_language=self.config.tatoeba_max_per_language,
+            seen_languages=info["training_languages"],
+            batch_size=self.config.eval_batch_size,
+            max_length=self.config.eval_max_length,
+            use_cache=False,  # like the LAReQA evaluations: every model here is encoded once anyway
+            precision=self.config.eval_precision,
+        )
+        run = run_tatoeba(
+            model, options, data_root=self.data_root, progress=self.progress, transform=transform
+        )
+        write_tatoeba_run(run, info, target, render=self.render_tatoeba)
 
     def run(self) -> dict[str, str]:
         """Run every cell not finished with the current settings; ``{run name: "skipped" | "done"}``."""

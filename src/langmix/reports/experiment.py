@@ -17,8 +17,8 @@ from rich.table import Table
 
 from langmix.evaluation.run_folder import LAREQA_GROUP_COLUMNS as GROUP_COLUMNS
 from langmix.evaluation.significance import SEED_TEST_NAME, TEST_NAME
-from langmix.experiments.collect import Found, collect, summarize
-from langmix.experiments.grid import BASE, ExperimentConfig, ExperimentRunner, RunSpec
+from langmix.experiments.collect import TATOEBA_COLUMNS, Found, collect, summarize
+from langmix.experiments.grid import BASE, TATOEBA, ExperimentConfig, ExperimentRunner, RunSpec
 from langmix.io import write_atomic, write_json
 from langmix.reports.compare import BIAS_COLUMNS, COLUMNS
 
@@ -134,7 +134,11 @@ def plot_bias_quality(block: dict, title: str) -> bytes:
 
 
 def _columns(block: dict) -> list[tuple[str, str, str]]:
-    """(source, key, label) of the summary's columns: the headline, then the bias ones if any run has them."""
+    """(source, key, label) of the summary's columns: the headline, then the bias ones if any run has them;
+    a Tatoeba block's accuracy columns (those some system has)."""
+    if block.get("kind") == TATOEBA:
+        tables = block["systems"].values()
+        return [("systems", k, label) for k, label in TATOEBA_COLUMNS if any(k in t for t in tables)]
     shown = [("systems", k, label) for k, label in COLUMNS]
     return shown + ([("bias", k, label) for k, label in BIAS_COLUMNS] if block.get("bias") else [])
 
@@ -152,20 +156,25 @@ def _table_lines(dataset: str, block: dict) -> list[str]:
         "|" + "---|" * (len(shown) + 2),
     ]
     for name in sorted(tables, key=lambda n: (n != BASE, n)):
-        lines.append(f"| {name} | {tables[name]['mo_map']['n']} | " + " | ".join(_cells(block, name)) + " |")
+        seeds = next(iter(tables[name].values()))["n"]
+        lines.append(f"| {name} | {seeds} | " + " | ".join(_cells(block, name)) + " |")
+    tatoeba = block.get("kind") == TATOEBA
+    settings = ("x2en", "en2x") if tatoeba else ("mo", "cr", "mul")
+    what = "accuracy (p per sentence" if tatoeba else "mAP (p per query"
     for hybrid, against in ((h, a) for h, a in block["significance"].items() if a):
         lines += [
             "",
-            f"{hybrid} vs baseline: Δ = hybrid − baseline mAP (p per query; Δ / seed std, p_seed):",
+            f"{hybrid} vs baseline: Δ = hybrid − baseline {what}; Δ / seed std, p_seed):",
             "",
-            "| baseline | Mo. Δ | Cr. Δ | Mul. Δ |",
-            "|---|---|---|---|",
+            "| baseline | " + " | ".join(f"{_SETTING_LABELS[s]} Δ" for s in settings) + " |",
+            "|" + "---|" * (len(settings) + 1),
         ]
         for other, cells in against.items():
-            lines.append(
-                f"| {other} | " + " | ".join(_fmt_test(cells[s]) for s in ("mo", "cr", "mul")) + " |"
-            )
+            lines.append(f"| {other} | " + " | ".join(_fmt_test(cells[s]) for s in settings) + " |")
     return lines
+
+
+_SETTING_LABELS = {"mo": "Mo.", "cr": "Cr.", "mul": "Mul.", "x2en": "X→en", "en2x": "en→X"}
 
 
 def _group_lines(block: dict) -> list[str]:
@@ -228,6 +237,9 @@ def markdown(config: ExperimentConfig, summary: dict, found: Found) -> str:
     ]
     for dataset, block in summary["datasets"].items():
         lines += _table_lines(dataset, block)
+        if block.get("kind") == TATOEBA:
+            lines.append("")
+            continue
         lines += _group_lines(block)
         lines += _plots(config, dataset, found[dataset], block)
     return "\n".join(lines) + "\n"
