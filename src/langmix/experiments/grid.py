@@ -666,7 +666,7 @@ class ExperimentRunner:
             seen_languages=info["training_languages"],
             batch_size=self.config.eval_batch_size,
             max_length=self.config.eval_max_length,
-            use_cache=False,  # like the LAReQA evaluations: every model here is encoded once anyway
+            use_cache=True,  # like the LAReQA evaluations: keyed by the model's full fingerprint
             precision=self.config.eval_precision,
         )
         run = run_tatoeba(
