@@ -19,7 +19,7 @@ Figures, written to ``--out`` (JSON) and printed; ``--parts`` picks them (defaul
    splits its step the same way, plus what the trainer adds (gradient clipping, logging, callbacks, ...).
 ``curves``: **validation loss, fp32 vs bf16**, over ``--curve-steps`` steps validated every
    ``--curve-eval-steps`` (a langmix train run per precision, validation and checkpoints included, so its
-   seconds per step are a whole run's), and ``--noise-seeds`` extra fp32 runs that change only the trainer's
+   seconds per step are a whole run's), and ``--noise-seeds`` extra fp32 runs that change only the dropout
    seed (dropout; same batches, same held-out ids): the fp32-bf16 gap is read against that seed noise.
 
     python benchmarks/train_speed.py                       # everything, full size (long: hours on 2 cores)
@@ -356,8 +356,26 @@ def bare_loop(a: argparse.Namespace, config, precision: str, steps: int) -> dict
     return phases
 
 
-def langmix_run(config, profile: bool = False) -> tuple[list[float], list[dict], pstats.Stats | None]:
-    """``langmix.training.train(config)``: step intervals, the log history, and a cProfile if asked."""
+def _dropout_seed(seed: int):
+    """A callback that re-seeds torch when training begins: after the trainer seeded everything from the
+    run's seed and built its data, so only what draws from torch afterwards (dropout) changes — the batch
+    plan and the held-out ids are pure functions of the run's seed and stay."""
+    from transformers import TrainerCallback
+
+    class DropoutSeed(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            import torch
+
+            torch.manual_seed(seed)
+
+    return DropoutSeed()
+
+
+def langmix_run(
+    config, profile: bool = False, dropout_seed: int | None = None
+) -> tuple[list[float], list[dict], pstats.Stats | None]:
+    """``langmix.training.train(config)``: step intervals, the log history, and a cProfile if asked;
+    ``dropout_seed`` re-seeds torch at the first step (the noise runs of the curves)."""
     from langmix.training import train
 
     timer = _StepTimer()
@@ -365,7 +383,8 @@ def langmix_run(config, profile: bool = False) -> tuple[list[float], list[dict],
     if profiler:
         profiler.enable()
     try:
-        result = train(config, callbacks=[timer.callback])
+        extra = [] if dropout_seed is None else [_dropout_seed(dropout_seed)]
+        result = train(config, callbacks=[timer.callback, *extra])
     finally:
         if profiler:
             profiler.disable()
@@ -501,7 +520,7 @@ def _max_gap(x: dict[int, float], y: dict[int, float]) -> float:
 
 def curves_part(a: argparse.Namespace, tmp: Path, bare: dict[str, float]) -> dict:
     """Validation-loss curves per precision over ``--curve-steps``, and fp32 runs that change only the
-    trainer's seed (``trainer_args.seed``: dropout; the plan and held-out ids follow ``seed``). With the
+    dropout seed (torch re-seeded as training begins; the plan and held-out ids follow ``seed``). With the
     bare loop's median step (``bare``, per precision), each whole run's seconds per step over it."""
     runs = [(p, a.seed) for p in a.precisions] + [("fp32", s) for s in a.noise_seeds]
     out: dict = {"steps": a.curve_steps, "eval_steps": a.curve_eval_steps, "runs": []}
@@ -513,9 +532,9 @@ def curves_part(a: argparse.Namespace, tmp: Path, bare: dict[str, float]) -> dic
             max_steps=a.curve_steps,
             val_fraction=a.curve_val_fraction,
             eval_steps=a.curve_eval_steps,
-            trainer_args={"seed": trainer_seed},
         )
-        intervals, history, _ = langmix_run(config)
+        noise = None if trainer_seed == a.seed else trainer_seed
+        intervals, history, _ = langmix_run(config, dropout_seed=noise)
         runtime = next(e["train_runtime"] for e in history if "train_runtime" in e)
         run = {
             "precision": precision,

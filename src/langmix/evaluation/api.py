@@ -17,7 +17,6 @@ import numpy as np
 from langmix.data.lareqa import LareqaSet, load_lareqa
 from langmix.errors import LangmixError
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
-from langmix.models.cache import model_fingerprint
 from langmix.models.debias import group_means, subtract_group_means
 from langmix.models.encoder import Encoder, EncodeStats
 from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device
@@ -143,18 +142,16 @@ def run_lareqa(
         strict=options.strict,
     )
     timings["load_s"] = time.perf_counter() - t0
-    if options.max_length:
-        model.max_seq_length = options.max_length
-    fingerprint = model_fingerprint(model)  # after max_length is set: it is part of the fingerprint
     t1 = time.perf_counter()
-    encoder = Encoder(
+    encoder = Encoder.for_evaluation(
         model,
+        options.max_length,
         batch_size=options.batch_size,
         use_cache=options.use_cache,
-        fingerprint=fingerprint,
         progress=progress,
         precision=options.precision,
     )
+    fingerprint = encoder.fingerprint
     q_emb, c_emb, stats = encode_lareqa(encoder, data, candidate_mode=options.candidate_mode)
     timings["encode_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -39,7 +39,6 @@ from langmix.data.tatoeba import TatoebaPair, check_languages, load_tatoeba
 from langmix.errors import LangmixError
 from langmix.evaluation.run_folder import Renderer, with_header, write_run_folder
 from langmix.io import library_versions
-from langmix.models.cache import model_fingerprint
 from langmix.models.encoder import Encoder, EncodeStats
 from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device
 from langmix.progress import SILENT, ProgressSink
@@ -286,18 +285,16 @@ def run_tatoeba(
     t0 = time.perf_counter()
     pairs = load_pairs(options.languages, options.max_per_language, data_root)
     timings["load_s"] = time.perf_counter() - t0
-    if options.max_length:
-        model.max_seq_length = options.max_length
-    fingerprint = model_fingerprint(model)  # after max_length: it is part of the fingerprint
     t1 = time.perf_counter()
-    encoder = Encoder(
+    encoder = Encoder.for_evaluation(
         model,
+        options.max_length,
         batch_size=options.batch_size,
         use_cache=options.use_cache,
-        fingerprint=fingerprint,
         progress=progress,
         precision=options.precision,
     )
+    fingerprint = encoder.fingerprint
     x_embs, en_embs, stats = encode_pairs(encoder, pairs, options.prompt)
     if transform is not None:
         x_embs, en_embs = [transform(v) for v in x_embs], [transform(v) for v in en_embs]

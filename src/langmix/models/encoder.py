@@ -135,6 +135,14 @@ class Encoder:
     def __post_init__(self) -> None:
         self.precision = resolve_for_model(self.precision, self.model)
 
+    @classmethod
+    def for_evaluation(cls, model: EncodingModel, max_length: int | None = None, **options: Any) -> Encoder:
+        """The encoder of an evaluation: ``model`` truncating at ``max_length`` (when given; the model is
+        changed) and its fingerprint taken *after* that, since the maximum length is part of it."""
+        if max_length:
+            model.max_seq_length = max_length
+        return cls(model, fingerprint=model_fingerprint(model), **options)
+
     @property
     def runner(self) -> EncodingModel:
         """The model that computes: ``model`` at ``precision`` (itself, or a copy cast once)."""
