@@ -366,3 +366,19 @@ def test_tatoeba_is_an_experiment_evaluation_with_its_own_summary(tiny_experimen
     assert test["queries"] == 40 and 0 <= test["p_value"] <= 1
     with pytest.raises(LangmixError, match="unknown language code"):
         replace(config, tatoeba_languages="deu,xx1").validate()
+
+
+def test_recipe_key_shares_one_train_block(tmp_path):
+    """``recipe: FILE`` takes FILE's train block (path relative to the including file); the including
+    file's own train keys and ``--set train.*`` win."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "r.yaml").write_text(
+        yaml.safe_dump({"train": {"max_steps": 200, "batch_size": 16, "temperature": "auto"}})
+    )
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"name": "s", "recipe": "recipes/r.yaml", "train": {"batch_size": 8}}))
+    config = load_experiment(study, parse_set(["train.max_steps=50"]))
+    assert config.train == {"max_steps": 50, "batch_size": 8, "temperature": "auto"}
+    study.write_text(yaml.safe_dump({"name": "s", "recipe": "recipes/missing.yaml"}))
+    with pytest.raises(LangmixError, match="missing.yaml: experiment config not found"):
+        load_experiment(study)

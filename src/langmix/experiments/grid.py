@@ -258,10 +258,7 @@ def _typed(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """An experiment file (plus ``--set`` overrides), each value parsed as its key's type and checked; every
-    problem is one line naming the file and the key."""
-    path = Path(path)
+def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise LangmixError(f"{path}: experiment config not found")
     try:
@@ -272,6 +269,30 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise LangmixError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise LangmixError(f"{path}: expected a mapping of key: value")
+    return raw
+
+
+def _with_recipe(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``recipe: other.yaml`` (relative to this file): that file's ``train:`` block, under this file's own
+    ``train:`` keys — so several studies share one training recipe instead of copies of it."""
+    recipe = raw.pop("recipe", None)
+    if recipe is None:
+        return raw
+    source = Path(str(recipe))
+    source = source if source.is_absolute() else path.parent / source
+    base = _read_mapping(source).get("train") or {}
+    own = raw.get("train") or {}
+    if not isinstance(base, dict) or not isinstance(own, dict):
+        raise LangmixError(f"{path}: recipe {recipe}: train: expected a mapping of training options")
+    return {**raw, "train": {**base, **own}}
+
+
+def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """An experiment file (plus ``--set`` overrides), each value parsed as its key's type and checked; every
+    problem is one line naming the file and the key. ``recipe: FILE`` takes FILE's ``train:`` block as the
+    base of this one's."""
+    path = Path(path)
+    raw = _with_recipe(path, _read_mapping(path))
     for key, value in (overrides or {}).items():
         if key.startswith("train."):  # --set train.max_steps=100 reaches into the shared train block
             if not isinstance(raw.setdefault("train", {}), dict):
