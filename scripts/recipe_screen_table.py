@@ -32,6 +32,15 @@ def _train_info(folder: Path, system: str, seed: int) -> tuple[str, str]:
     return steps, f"{result.get('runtime_s', 0) / 60:.1f}"
 
 
+def _label(lever: str, system: str) -> str:
+    """``hn1 + merge 0.25 + debias`` from the folder's lever and the system's suffixes."""
+    name, *suffixes = system.split("+")
+    label = ["untrained" if name == "base" else lever]
+    for suffix in suffixes:
+        label.append(f"merge {suffix.removeprefix('merge')}" if suffix.startswith("merge") else suffix)
+    return " + ".join(label)
+
+
 def rows(folders: list[Path], dataset: str) -> list[list[str]]:
     out = []
     for folder in folders:
