@@ -149,6 +149,12 @@ def test_debiased_twins_share_training_and_score_projected_vectors(tiny_experime
     assert plain["summary"]["mul"]["map"]["mean"] != pytest.approx(want, abs=1e-6)
     assert set(collect(runner)["xquad-r"]) == {"base", "base+debias"}
 
+    only_base = replace(config, debias={**config.debias, "systems": ["base"]})
+    assert [spec.name for spec in grid(only_base)][:3] == ["base", "base+debias", "mono-t0.05-s1"]
+    assert sum(spec.debiased for spec in grid(only_base)) == 1
+    assert ExperimentRunner(only_base, data_root=data_dir).identity(twin) == runner.identity(twin)
+    with pytest.raises(LangmixError, match="debias: systems"):
+        replace(tiny_experiment, debias={"source": "tatoeba", "systems": ["hybird"]}).validate()
     with pytest.raises(LangmixError, match="debias: unknown key"):
         replace(tiny_experiment, debias={"sauce": "tatoeba"}).validate()
     with pytest.raises(LangmixError, match="unknown estimation source"):

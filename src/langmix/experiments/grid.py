@@ -372,17 +372,28 @@ def grid(config: ExperimentConfig) -> list[RunSpec]:
                     RunSpec(strategy, a, temp, seed, merge=w, n_languages=n) for w in config.merge_weights
                 )
     if config.debias is not None:  # each twin right after the run whose model it projects
-        runs = [twin for spec in runs for twin in (spec, replace(spec, debiased=True))]
+        twinned = set(config.debias.get("systems") or (BASE, *config.strategies))
+        runs = [
+            twin
+            for spec in runs
+            for twin in (spec, replace(spec, debiased=True))
+            if twin is spec or spec.strategy in twinned
+        ]
     return runs
 
 
 def debias_options(block: dict[str, Any], precision: str) -> DebiasOptions:
-    """The experiment's ``debias:`` block as :class:`DebiasOptions` (unknown keys and bad sources refused)."""
-    allowed = ("source", "languages", "k", "per_language", "seed")
+    """The experiment's ``debias:`` block as :class:`DebiasOptions` (unknown keys and bad sources refused);
+    its ``systems`` (which strategies get a debiased twin, e.g. ``[base]``; default all) is the grid's."""
+    allowed = ("source", "languages", "k", "per_language", "seed", "systems")
     unknown = sorted(set(block) - set(allowed))
     if unknown:
         raise LangmixError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    options = DebiasOptions(**block, precision=precision)
+    systems = block.get("systems")
+    known = (BASE, "mono", "cross", "hybrid")
+    if systems is not None and (not isinstance(systems, list) or not set(systems) <= set(known)):
+        raise LangmixError(f"systems: expected a list of {', '.join(known)}, got {systems!r}")
+    options = DebiasOptions(**{k: v for k, v in block.items() if k != "systems"}, precision=precision)
     parse_source(options.source)
     for key in ("per_language", "k"):
         value = getattr(options, key)
@@ -501,7 +512,7 @@ class ExperimentRunner:
                     "max_length": self.config.eval_max_length,
                     "precision": resolve_precision(self.config.eval_precision),
                     "data": self._digests.of_files(root, files),
-                    **({"debias": self.config.debias} if spec.debiased else {}),
+                    **({"debias": self.debias_settings()} if spec.debiased else {}),
                     **({"merge_start_weight": spec.merge} if spec.merge is not None else {}),
                 }
             self._identities[spec] = json.loads(json.dumps({"train": train, "eval": evals}))
@@ -611,10 +622,14 @@ class ExperimentRunner:
                 f"[{spec.name}] training failed (exit {proc.returncode}); see the output above"
             )
 
+    def debias_settings(self) -> dict[str, Any]:
+        """The ``debias:`` block without ``systems`` (which twins exist is not how a twin is made)."""
+        return {k: v for k, v in (self.config.debias or {}).items() if k != "systems"}
+
     def subspace(self, model: Any) -> LanguageSubspace:
         """``model``'s language subspace as the experiment's ``debias:`` block estimates it (the texts are
         encoded through the embedding cache, at the evaluations' precision)."""
-        options = debias_options(self.config.debias or {}, self.config.eval_precision)
+        options = debias_options(self.debias_settings(), self.config.eval_precision)
         encoder = Encoder(
             model,
             batch_size=self.config.eval_batch_size,
@@ -653,7 +668,7 @@ class ExperimentRunner:
             sub = self.subspace(model)
             transform = sub.apply
             info["debias"] = {
-                **(self.config.debias or {}),
+                **self.debias_settings(),
                 "languages": list(sub.languages),
                 "k": sub.k,
                 "singular_values": [round(float(s), 6) for s in sub.singular_values],
