@@ -212,3 +212,16 @@ def test_demo_steps_below_one_is_refused(langmix, monkeypatch, data_dir, steps):
 def test_choice_options_are_checked_at_parse_time(tmp_path, langmix, command, option, value):
     code, err = langmix(command, tmp_path, "--out", tmp_path / "e", option, value)
     assert code == 2 and "is not one of" in err, err
+
+
+def test_the_demo_trains_with_configs_recipe_yaml():
+    """One recipe: ``langmix demo`` trains with configs/recipe.yaml's train block (the package does not ship
+    configs/, so the demo keeps a copy; this keeps the two equal)."""
+    from pathlib import Path
+
+    from langmix.experiments.grid import load_experiment
+
+    recipe = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "recipe.yaml").train
+    assert {k: v for k, v in recipe.items() if k != "precision"} == demo_cli.DEMO_TRAIN
+    config = demo_cli.demo_config(Path("runs/x"), precision="fp32")
+    assert config.train == {**demo_cli.DEMO_TRAIN, "precision": "fp32"} and config.strategies == ["hybrid"]
