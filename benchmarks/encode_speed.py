@@ -3,8 +3,9 @@
 Encodes the same XQuAD-R sentences (default: 500 German + 500 Chinese pool sentences, the issue's set) with
 the embedded e5-small through langmix's Encoder (no cache; sort-by-length batching as always) for every
 precision x threads x batch size, each after a warm-up batch, and prints texts per second and the ratio
-to langmix's defaults (batch 64, torch's default threads) in the same run. Threads are set with
-``torch.set_num_threads``; on a machine with other work the single-thread rows are the robust choice.
+to a baseline (``--baseline-batch``, default langmix's ENCODE_BATCH_SIZE; torch's default threads) in the
+same run. Threads are set with ``torch.set_num_threads``; on a machine with other work the single-thread
+rows are the robust choice.
 
     python benchmarks/encode_speed.py                                   # ~10 min on 2 quiet cores
     python benchmarks/encode_speed.py --texts 200 --batch-sizes 32,64    # quick look
@@ -20,11 +21,9 @@ import torch
 
 from langmix.data.lareqa import load_lareqa
 from langmix.io import write_json
-from langmix.models.encoder import Encoder
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder
 from langmix.models.loading import load_model
 from langmix.models.precision import device_description, resolve_precision
-
-DEFAULT_BATCH = 64  # langmix's encode default (LareqaOptions, Encoder, the CLI)
 
 
 def sentences(languages: list[str], per_language: int) -> list[str]:
@@ -47,6 +46,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="16,32,64,128")
     parser.add_argument("--threads", default=None, help=f"comma-separated (default 1 and {os.cpu_count()})")
     parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--baseline-batch", type=int, default=ENCODE_BATCH_SIZE, help="the batch size the ratios are against"
+    )
     parser.add_argument("--json", default="runs/bench/encode_speed.json")
     args = parser.parse_args()
     langs = [x for x in args.languages.split(",") if x]
@@ -72,11 +74,12 @@ def main() -> None:
                 results.append(row)
                 print(f"{precision} threads {n_threads} batch {batch:4d}: {row['texts_per_s']:7.1f} texts/s")
     torch.set_num_threads(default_threads)
-    print(f"\nratio to langmix's default (batch {DEFAULT_BATCH}, {default_threads} threads) per precision:")
+    print(f"\nratio to the baseline (batch {args.baseline_batch}, {default_threads} threads) per precision:")
     for precision in dict.fromkeys(r["precision"] for r in results):
         mine = [r for r in results if r["precision"] == precision]
         base = next(
-            (r for r in mine if r["batch_size"] == DEFAULT_BATCH and r["threads"] == default_threads), None
+            (r for r in mine if (r["batch_size"], r["threads"]) == (args.baseline_batch, default_threads)),
+            None,
         )
         best = max(mine, key=lambda r: r["texts_per_s"])
         for r in mine:

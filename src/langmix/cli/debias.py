@@ -11,6 +11,7 @@ from rich.markup import escape
 from langmix.cli.app import app, check_output, console, split_list
 from langmix.cli.retrieval import PrecisionOption
 from langmix.models.debias import METADATA, SOURCE_HELP, UNFAIR, DebiasOptions, debias, parse_source
+from langmix.models.encoder import ENCODE_BATCH_SIZE
 from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
@@ -32,7 +33,7 @@ def debias_command(
     ] = None,
     per_language: Annotated[int, typer.Option(min=1, help="texts sampled per language")] = 500,
     seed: Annotated[int, typer.Option(help="seed of the per-language sample")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="texts per encoder batch")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="texts per encoder batch")] = ENCODE_BATCH_SIZE,
     precision: PrecisionOption = DEFAULT_PRECISION,
     overwrite: Annotated[
         bool, typer.Option(help=f"replace an existing --out written by langmix debias (with {METADATA})")

@@ -46,6 +46,7 @@ from langmix.evaluation.lareqa_run import write_lareqa_run
 from langmix.evaluation.retrieval import RetrievalSettings, evaluate_pools
 from langmix.evaluation.tatoeba import training_languages
 from langmix.evaluation.trec import DEFAULT_METRICS
+from langmix.models.encoder import ENCODE_BATCH_SIZE
 from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
@@ -104,7 +105,7 @@ def _lareqa_command(dataset: str):
         candidate: Annotated[
             str, typer.Option(help="candidate text: sentence | sentence+paragraph")
         ] = "sentence",
-        batch_size: Annotated[int, typer.Option(min=1)] = 64,
+        batch_size: Annotated[int, typer.Option(min=1)] = ENCODE_BATCH_SIZE,
         max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
         skip_invalid: Annotated[
             bool, typer.Option(help="skip bad records (listed in the report), don't fail")
@@ -166,7 +167,7 @@ def _search_options(
     nprobe: NprobeOption = 32,
     metrics: MetricsOption = None,
     shard_size: ShardSizeOption = 100_000,
-    batch_size: BatchSizeOption = 64,
+    batch_size: BatchSizeOption = ENCODE_BATCH_SIZE,
     dtype: DtypeOption = "float16",
     devices: DevicesOption = None,
     max_length: MaxLengthOption = None,

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from langmix.cli.app import app, check_output, console, split_list
 from langmix.errors import LangmixError, reading
+from langmix.models.encoder import ENCODE_BATCH_SIZE
 from langmix.models.precision import CHOICES, DEFAULT_PRECISION
 from langmix.progress import RichProgress
 from langmix.retrieval.index import INDEX_KINDS
@@ -117,7 +118,7 @@ def encode(
     out: Annotated[Path, typer.Option(help="embeddings folder (resumed if it holds finished shards)")],
     model: ModelOption = "embedded",
     shard_size: ShardSizeOption = 100_000,
-    batch_size: BatchSizeOption = 64,
+    batch_size: BatchSizeOption = ENCODE_BATCH_SIZE,
     dtype: DtypeOption = "float16",
     devices: DevicesOption = None,
     max_length: MaxLengthOption = None,
@@ -227,7 +228,7 @@ def search(
     prompt: Annotated[
         str | None, typer.Option(help="query prefix (default: the model's query prompt)")
     ] = None,
-    batch_size: BatchSizeOption = 64,
+    batch_size: BatchSizeOption = ENCODE_BATCH_SIZE,
     precision: Annotated[
         str | None,
         typer.Option(

@@ -25,7 +25,7 @@ from langmix.evaluation.tatoeba import (
     training_languages,
     write_tatoeba_run,
 )
-from langmix.models.encoder import KINDS
+from langmix.models.encoder import ENCODE_BATCH_SIZE, KINDS
 from langmix.models.loading import model_display_name
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
@@ -66,7 +66,7 @@ def tatoeba(
         int | None, typer.Option(min=1, help="only the first N sentence pairs of each language")
     ] = None,
     prompt: Annotated[str, typer.Option(help="the model prompt both sides get: query | passage")] = "query",
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    batch_size: Annotated[int, typer.Option(min=1)] = ENCODE_BATCH_SIZE,
     max_length: Annotated[int | None, typer.Option(min=8, help="max tokens per text")] = None,
     cache: Annotated[bool, typer.Option(help="reuse/store embeddings in the on-disk cache")] = True,
     precision: PrecisionOption = DEFAULT_PRECISION,

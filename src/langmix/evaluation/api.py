@@ -18,7 +18,7 @@ from langmix.data.lareqa import LareqaSet, load_lareqa
 from langmix.errors import LangmixError
 from langmix.evaluation.lareqa import LareqaResult, evaluate_embeddings
 from langmix.models.debias import group_means, subtract_group_means
-from langmix.models.encoder import Encoder, EncodeStats
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder, EncodeStats
 from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device
 from langmix.progress import SILENT, ProgressSink
 
@@ -39,7 +39,7 @@ class LareqaOptions:
     languages: list[str] | None = None
     max_questions: int | None = None
     candidate_mode: str = "sentence"
-    batch_size: int = 64
+    batch_size: int = ENCODE_BATCH_SIZE
     max_length: int | None = None
     strict: bool = True
     use_cache: bool = True
@@ -103,7 +103,7 @@ def evaluate_model(
     data: LareqaSet,
     *,
     candidate_mode: str = "sentence",
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     use_cache: bool = True,
     progress: ProgressSink = SILENT,
     precision: str = DEFAULT_PRECISION,

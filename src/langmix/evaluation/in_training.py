@@ -11,6 +11,7 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 
 from langmix.data.lareqa import load_lareqa
 from langmix.evaluation.api import evaluate_model
+from langmix.models.encoder import ENCODE_BATCH_SIZE
 from langmix.models.precision import DEFAULT_PRECISION
 
 
@@ -38,7 +39,7 @@ class LareqaEvaluator(BaseEvaluator):
         max_questions: int | None = 200,
         languages: list[str] | None = None,
         data_root: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = ENCODE_BATCH_SIZE,
         precision: str = DEFAULT_PRECISION,
     ):
         super().__init__()

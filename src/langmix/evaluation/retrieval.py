@@ -34,7 +34,7 @@ from langmix.errors import FILE_ERRORS, LangmixError
 from langmix.evaluation.run_folder import Renderer, with_header, write_run_folder
 from langmix.evaluation.trec import DEFAULT_METRICS, RunScores, evaluate_run, parse_metric
 from langmix.io import library_versions
-from langmix.models.encoder import EncodingModel
+from langmix.models.encoder import ENCODE_BATCH_SIZE, EncodingModel
 from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device, resolve_for_model
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.encode import encode_corpus
@@ -56,7 +56,7 @@ class RetrievalSettings:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     index: IndexConfig = field(default_factory=IndexConfig)
     shard_size: int = DEFAULT_SHARD_SIZE
-    batch_size: int = 64
+    batch_size: int = ENCODE_BATCH_SIZE
     dtype: str = "float16"
     devices: tuple[str, ...] | None = None
     query_prompt: str | None = None

@@ -39,7 +39,7 @@ from langmix.data.tatoeba import TatoebaPair, check_languages, load_tatoeba
 from langmix.errors import LangmixError
 from langmix.evaluation.run_folder import Renderer, with_header, write_run_folder
 from langmix.io import library_versions
-from langmix.models.encoder import Encoder, EncodeStats
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder, EncodeStats
 from langmix.models.precision import DEFAULT_PRECISION, device_description, model_device
 from langmix.progress import SILENT, ProgressSink
 
@@ -60,7 +60,7 @@ class TatoebaOptions:
     max_per_language: int | None = None  # the first N lines of each set
     seen_languages: list[str] | None = None  # the model's training languages (ISO 639-1 or 639-3)
     prompt: str = "query"  # the model prompt both sides get: a symmetric task, E5's "query: "
-    batch_size: int = 64
+    batch_size: int = ENCODE_BATCH_SIZE
     max_length: int | None = None
     use_cache: bool = True
     precision: str = DEFAULT_PRECISION  # auto | fp32 | bf16 | fp16 (langmix.models.precision)
@@ -247,7 +247,7 @@ def evaluate_tatoeba(
     langs: Iterable[str] | None = None,
     *,
     precision: str = DEFAULT_PRECISION,
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     max_per_language: int | None = None,
     seen_languages: Iterable[str] | None = None,
     prompt: str = "query",

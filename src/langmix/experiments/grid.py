@@ -40,7 +40,7 @@ from langmix.experiments.launcher import launch_command
 from langmix.io import FolderLock, write_atomic, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.debias import DebiasOptions, LanguageSubspace, estimate_subspace, parse_source
-from langmix.models.encoder import Encoder
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder
 from langmix.models.loading import load_model, model_display_name
 from langmix.models.merge import interpolate_model_named
 from langmix.models.precision import CHOICES, DEFAULT_PRECISION, resolve_precision
@@ -82,7 +82,7 @@ class ExperimentConfig:
     tatoeba_max_per_language: int | None = None
     eval_max_questions: int | None = None
     eval_languages: list[str] | None = None
-    eval_batch_size: int = 64
+    eval_batch_size: int = ENCODE_BATCH_SIZE
     eval_max_length: int | None = None
     # precision of every evaluation (auto | fp32 | bf16 | fp16); training's own is train.precision
     eval_precision: str = DEFAULT_PRECISION

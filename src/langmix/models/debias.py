@@ -44,7 +44,7 @@ from langmix.data.tatoeba import read_tatoeba
 from langmix.errors import DataError, LangmixError
 from langmix.io import library_versions, replaceable_folder, write_json
 from langmix.models.cache import model_fingerprint
-from langmix.models.encoder import Encoder, l2_normalise
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder, l2_normalise
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink
 
@@ -376,7 +376,7 @@ class DebiasOptions:
     seed: int = 0
     kind: str = "passage"  # whose prompt encodes the estimation text
     precision: str = DEFAULT_PRECISION
-    batch_size: int = 64
+    batch_size: int = ENCODE_BATCH_SIZE
     use_cache: bool = True
 
 

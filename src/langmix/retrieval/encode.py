@@ -26,8 +26,8 @@ import numpy as np
 from langmix.data.beir import Passage
 from langmix.errors import DataError
 from langmix.models.cache import fingerprint_or_none
+from langmix.models.encoder import ENCODE_BATCH_SIZE, EncodingModel
 from langmix.models.encoder import Encoder as TextEncoder
-from langmix.models.encoder import EncodingModel
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink, absolute
 from langmix.retrieval.shards import (
@@ -46,7 +46,7 @@ def encode_queries(
     texts: Sequence[str],
     *,
     prompt: str | None = None,
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     normalize: bool = True,
     precision: str = DEFAULT_PRECISION,
 ) -> np.ndarray:
@@ -151,7 +151,7 @@ def encode_corpus(
     out_dir: str | Path,
     *,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
     chunk_size: int | None = None,
     dtype: str = "float16",
     prompt: str | None = None,

@@ -25,7 +25,7 @@ import numpy as np
 
 from langmix.data.beir import Queries, corpus_file, load_corpus, passage_from_record
 from langmix.errors import DataError, LangmixError
-from langmix.models.encoder import Encoder, EncodingModel
+from langmix.models.encoder import ENCODE_BATCH_SIZE, Encoder, EncodingModel
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import SILENT, ProgressSink
 from langmix.retrieval.index import SearchIndex
@@ -106,7 +106,7 @@ class Searcher:
         *,
         docs: DocStore | None = None,
         query_prompt: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = ENCODE_BATCH_SIZE,
         normalize: bool = True,
         nprobe: int | None = None,
         ef_search: int | None = None,
