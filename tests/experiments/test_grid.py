@@ -82,7 +82,8 @@ def test_tiny_grid_end_to_end_and_resume(tiny_experiment, data_dir):
     assert set(groups) == {"mono-t0.05", "hybrid-a0.5-t0.05"}
     for name, table in groups.items():
         assert not any(key.startswith("unseen") for key in table)
-        assert table["seen_mul_map"]["values"] == pytest.approx(systems[name]["mul_map"]["values"])
+        # per-language values are stored to 6 decimals, so their mean may differ in the 7th
+        assert table["seen_mul_map"]["values"] == pytest.approx(systems[name]["mul_map"]["values"], abs=1e-6)
     # main table + seen/unseen table + test row
     assert (runner.root / "summary.md").read_text().count("| mono-t0.05 |") == 3
     assert (runner.root / "heatmaps_xquad-r.png").read_bytes()[:4] == b"\x89PNG"
