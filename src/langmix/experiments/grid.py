@@ -54,8 +54,8 @@ from langmix.training.config import (
     parse_as,
     validate_train_block,
 )
-from langmix.training.identity import differences, is_finished
-from langmix.training.pretrain import PretrainConfig, pretrain, pretrain_identity, recorded_identity
+from langmix.training.identity import differences, is_finished, recorded_identity
+from langmix.training.pretrain import PretrainConfig, pretrain, pretrain_identity
 from langmix.training.setup import training_precision
 from langmix.training.temperature import resolve_temperature
 

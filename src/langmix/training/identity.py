@@ -101,6 +101,12 @@ def _read_run_info(run_dir: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else {}
 
 
+def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
+    """The identity a run folder recorded in its ``run.json`` (None: none, or unreadable)."""
+    recorded = (_read_run_info(Path(run_dir)) or {}).get("identity")
+    return recorded if isinstance(recorded, dict) else None
+
+
 def holds_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds (part of) a training run."""
     return any((run_dir / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS)) or any(

@@ -176,15 +176,6 @@ def pretrain_identity(config: PretrainConfig, texts: list[str] | None = None, mo
     }
 
 
-def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
-    """The identity a pretraining folder recorded (None: none, or unreadable)."""
-    try:
-        info = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return info.get("identity") if isinstance(info, dict) else None
-
-
 @dataclass
 class PretrainResult:
     run_dir: Path
