@@ -22,27 +22,13 @@ from langmix.cli.experiment import run_experiment_config
 from langmix.cli.retrieval import PrecisionOption
 from langmix.data.fetch import ensure
 from langmix.experiments.grid import ExperimentConfig
+from langmix.models.embedded import EMBEDDED_NAME
 from langmix.models.precision import DEFAULT_PRECISION
 from langmix.progress import RichProgress
+from langmix.training.recipe import EMBEDDED_RECIPE
 
 # configs/recipe.yaml's train block (a test keeps the two equal; the package does not ship configs/)
-DEMO_TRAIN = {
-    "data": ["mlqa-r"],
-    "model": "embedded",
-    "max_seq_length": 64,
-    "freeze_embeddings": True,
-    "batch_size": 16,
-    "hard_negatives": 1,
-    "max_steps": 200,
-    "learning_rate": 3e-5,
-    "weight_decay": 0.01,
-    "warmup": 0.1,
-    "temperature": "auto",
-    "merge_start": 0.25,
-    "val_fraction": 0.1,
-    "eval_steps": 100,
-    "logging_steps": 10,
-}
+DEMO_TRAIN = {"data": ["mlqa-r"], "model": EMBEDDED_NAME, **EMBEDDED_RECIPE}
 
 
 DEMO_DATA = ("mlqa-r", "xquad-r")  # trained on, evaluated on

@@ -20,19 +20,28 @@ from rich.markup import escape
 
 from langmix.cli.app import app, console
 from langmix.training.config import FIELDS, SECTIONS, TrainConfig, field_type
+from langmix.training.recipe import EMBEDDED_RECIPE
 
 _METAVARS = {int: "<int>", float: "<float>", str: "<str>", list: "<a,b,...>", dict: "<yaml>"}
 
 
-def _shown_default(f: dataclasses.Field, decls: tuple[str, ...]) -> str:
-    """The field's default for ``--help`` (the option's own default is None: not given, keep the config's)."""
-    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    if isinstance(default, bool):
+def _shown(value: Any, decls: tuple[str, ...]) -> str:
+    if isinstance(value, bool):
         on, _, off = decls[0].partition("/")
-        default = (on if default else off).lstrip("-")
+        return (on if value else off).lstrip("-")
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def _shown_default(f: dataclasses.Field, decls: tuple[str, ...]) -> str:
+    """The field's default for ``--help`` (the option's own default is None: not given, keep the config's),
+    and the embedded model's recipe value where it differs."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    recipe = EMBEDDED_RECIPE.get(f.name, default)
+    if recipe != default:
+        return escape(f" [default: {_shown(recipe, decls)} for the embedded model, else {_shown(default, decls)}]")
     if default is None or default == {}:
         return ""
-    return escape(f" [default: {','.join(default) if isinstance(default, list) else default}]")
+    return escape(f" [default: {_shown(default, decls)}]")
 
 
 def _metavar(base: Any) -> str:
@@ -97,7 +106,9 @@ def _parameters() -> list[inspect.Parameter]:
 
 
 def train_command(**params: Any) -> None:
-    """Fine-tune a retriever with monolingual, cross-lingual or hybrid batches (SPEC §2-3)."""
+    """Fine-tune a retriever with monolingual, cross-lingual or hybrid batches (SPEC §2-3).
+
+    The embedded model trains with langmix's CPU recipe unless told otherwise (configs/recipe.yaml)."""
     from langmix.training import load_config, train
     from langmix.training.config import parse_set
 

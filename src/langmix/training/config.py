@@ -13,7 +13,8 @@ distributed state when it is built. Trainer options that are not fields pass thr
 
 Defaults follow the paper where it reports them (AdamW, lr 3e-5, weight decay 0.01, batch 100 —
 here 32 per device by default so a laptop can run it; set ``batch_size: 100`` with
-``loss: cached`` for the paper's batch) and SPEC §2 where it does not (temperature 0.05).
+``loss: cached`` for the paper's batch) and SPEC §2 where it does not (temperature 0.05). They serve any start model; the embedded model has a
+recipe of its own (:mod:`langmix.training.recipe`) that :func:`load_config` puts under the given values.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from langmix.batching.samplers import HYBRID, STRATEGIES, effective_alpha
 from langmix.errors import LangmixError
 from langmix.models.precision import CHOICES as PRECISION_CHOICES
 from langmix.models.precision import DEFAULT_PRECISION
+from langmix.training.recipe import LENGTH_OPTIONS, recipe_for
 
 LOSSES = ("mnrl", "cached")
 AUTO = "auto"  # temperature: the start model's own training temperature where known
@@ -580,10 +582,15 @@ def read_yaml_options(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults <- YAML file (if any) <- overrides, validated."""
-    config = TrainConfig()
+    """Defaults <- the start model's recipe <- YAML file (if any) <- overrides, validated.
+
+    The library's way to build a configuration as ``langmix train`` does (``TrainConfig(...)`` is the bare
+    declaration, without the recipe): the embedded model trains with :data:`langmix.training.recipe.EMBEDDED_RECIPE` unless an
+    option is given; giving ``epochs`` or ``max_steps`` replaces the recipe's training length."""
+    options = read_yaml_options(path) if path is not None else {}
+    given = {**options, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    config = apply_overrides(TrainConfig(), _recipe_defaults(given))
     if path is not None:
-        options = read_yaml_options(path)
         try:  # the file's own values are checked here, so that an error names the file
             config = apply_overrides(config, options)
             for key in options:
@@ -594,3 +601,13 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if overrides:
         config = apply_overrides(config, overrides)
     return config.validate()
+
+
+def _recipe_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe entries of the start model that ``given`` (file + overrides) leaves unset."""
+    named = {ALIASES.get(k.replace("-", "_"), k.replace("-", "_")) for k, v in given.items() if v is not None}
+    model = given.get("model")  # a wrong one is refused later, where the error can name its file
+    recipe = recipe_for(model if isinstance(model, str) else _default(FIELDS["model"]))
+    if named & set(LENGTH_OPTIONS):
+        recipe = {k: v for k, v in recipe.items() if k not in LENGTH_OPTIONS}
+    return {k: v for k, v in recipe.items() if k not in named}
