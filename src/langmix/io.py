@@ -320,6 +320,19 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
             shutil.rmtree(build, ignore_errors=True)
 
 
+def link_tree(source: str | Path, target: str | Path) -> None:
+    """``target`` = a copy of the folder ``source`` made of hard links (real copies where the two are on
+    different file systems), put in place as a whole. For finished, never-rewritten outputs (langmix writes
+    by replacing files, so a later write to either side cannot reach the other)."""
+    with atomic_folder(target) as build:
+        build.rmdir()
+        try:
+            shutil.copytree(source, build, copy_function=os.link)
+        except OSError:
+            shutil.rmtree(build, ignore_errors=True)
+            shutil.copytree(source, build)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that can change a number (recorded in every run folder)."""
     versions = {"python": platform.python_version()}

@@ -326,9 +326,11 @@ def test_tatoeba_is_an_experiment_evaluation_with_its_own_summary(tiny_experimen
         evaluate=["xquad-r", "tatoeba"],
         tatoeba_languages="deu,spa",
         tatoeba_max_per_language=20,
-        debias={"source": "tatoeba", "per_language": 6, "k": 2},
+        debias={"source": "training:mlqa-r", "per_language": 6, "k": 2},
     )
     config.validate()
+    with pytest.raises(LangmixError, match="debias: source tatoeba with a tatoeba evaluation"):
+        replace(config, debias={"source": "tatoeba"}).validate()
     other = load_model(config.train["model"])
     other[0].auto_model.encoder.layer[0].output.dense.weight.data.mul_(1.5)
     other.save(str(tmp_path / "other"))

@@ -38,7 +38,8 @@ def _shown_default(f: dataclasses.Field, decls: tuple[str, ...]) -> str:
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     recipe = EMBEDDED_RECIPE.get(f.name, default)
     if recipe != default:
-        return escape(f" [default: {_shown(recipe, decls)} for the embedded model, else {_shown(default, decls)}]")
+        shown = f"{_shown(recipe, decls)} for the embedded model, else {_shown(default, decls)}"
+        return escape(f" [default: {shown}]")
     if default is None or default == {}:
         return ""
     return escape(f" [default: {_shown(default, decls)}]")

@@ -35,8 +35,15 @@ from langmix.evaluation.tatoeba import (
     training_languages,
     write_tatoeba_run,
 )
-from langmix.experiments.identity import FileDigests, lareqa_files, part_hash, training_data_identity
+from langmix.experiments.identity import (
+    FileDigests,
+    lareqa_files,
+    part_hash,
+    recorded_run_identity,
+    training_data_identity,
+)
 from langmix.experiments.launcher import launch_command
+from langmix.experiments.reuse import adopt_run
 from langmix.io import FolderLock, write_atomic, write_json
 from langmix.models.cache import model_fingerprint
 from langmix.models.debias import DebiasOptions, LanguageSubspace, estimate_subspace, parse_source
@@ -101,6 +108,9 @@ class ExperimentConfig:
     pretrain: dict[str, Any] | None = None
     # python | torchrun [options] | accelerate launch [options] (langmix.experiments.launcher)
     launcher: str | list[str] = "python"
+    # other experiments' folders whose finished trainings / evaluations this one takes (as hard links) where
+    # they were made with the same settings (langmix.experiments.reuse), e.g. a study of the recipe grid
+    reuse_from: list[str] = field(default_factory=list)
 
     def validate(self) -> ExperimentConfig:
         """Check every field (an error names the key; :func:`load_experiment` adds the file). The ``train``
@@ -155,7 +165,13 @@ class ExperimentConfig:
             raise LangmixError(f"eval_precision {self.eval_precision!r} is not one of {', '.join(CHOICES)}")
         launch_command(self.launcher)
         if self.debias is not None:
-            _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
+            options = _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
+            if TATOEBA in self.evaluate and parse_source(options.source).kind == TATOEBA:
+                raise LangmixError(
+                    "debias: source tatoeba with a tatoeba evaluation would score the debiased twins on "
+                    "the sentences their projection was estimated from; take another source (e.g. "
+                    "training:mlqa-r) or evaluate tatoeba in another experiment"
+                )
         return self
 
     def tatoeba_codes(self) -> list[str] | None:
@@ -193,10 +209,11 @@ class ExperimentConfig:
         return [resolve_temperature(t, model).value for t in values]
 
 
-def _keyed(key: str, check: Callable[[], Any]) -> None:
-    """Run ``check``; its LangmixError names ``key`` first (``train: batch_size must be ...``)."""
+def _keyed(key: str, check: Callable[[], Any]) -> Any:
+    """Run ``check`` (returning what it returns); its LangmixError names ``key`` first (``train: batch_size
+    must be ...``)."""
     try:
-        check()
+        return check()
     except LangmixError as exc:
         raise LangmixError(f"{key}: {exc}") from None
 
@@ -549,11 +566,7 @@ class ExperimentRunner:
 
     def recorded(self, spec: RunSpec) -> dict[str, Any] | None:
         """The identity recorded in the run folder (None: none, or unreadable)."""
-        try:
-            doc = json.loads((self.run_dir(spec) / "identity.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return doc if isinstance(doc, dict) else None
+        return recorded_run_identity(self.run_dir(spec))
 
     def current(self, spec: RunSpec, dataset: str) -> bool:
         """Whether ``dataset``'s evaluation of ``spec`` on disk was made with the current settings."""
@@ -721,6 +734,17 @@ class ExperimentRunner:
                 self.ensure_pretrained()
             for spec in grid(self.config):
                 self.reconcile(spec)
+                if self.config.reuse_from:
+                    keys = [self.eval_key(spec, d) for d in self.config.evaluate]
+                    expected, trained = self.identity(spec), spec.strategy != BASE
+                    adopt_run(
+                        self.config.reuse_from,
+                        self.run_dir(spec),
+                        expected,
+                        keys,
+                        trained=trained,
+                        log=self.log,
+                    )
                 if self.evaluated(spec):
                     status[spec.name] = "skipped"
                     self.log(f"[{spec.name}] finished earlier with the same settings: skipped")

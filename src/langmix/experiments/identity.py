@@ -81,3 +81,12 @@ def part_hash(part: dict[str, Any]) -> str:
     """One short hash of an identity part (recorded next to it, for a human comparing two runs)."""
     text = json.dumps(part, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def recorded_run_identity(run_dir: Path) -> dict[str, Any] | None:
+    """The identity a grid run folder recorded in its ``identity.json`` (None: none, or unreadable)."""
+    try:
+        doc = json.loads((Path(run_dir) / "identity.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None

@@ -13,8 +13,9 @@ distributed state when it is built. Trainer options that are not fields pass thr
 
 Defaults follow the paper where it reports them (AdamW, lr 3e-5, weight decay 0.01, batch 100 —
 here 32 per device by default so a laptop can run it; set ``batch_size: 100`` with
-``loss: cached`` for the paper's batch) and SPEC §2 where it does not (temperature 0.05). They serve any start model; the embedded model has a
-recipe of its own (:mod:`langmix.training.recipe`) that :func:`load_config` puts under the given values.
+``loss: cached`` for the paper's batch) and SPEC §2 where it does not (temperature 0.05). They serve
+any start model; the embedded model has a recipe of its own (:mod:`langmix.training.recipe`) that
+:func:`load_config` puts under the given values.
 """
 
 from __future__ import annotations
@@ -585,8 +586,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """Defaults <- the start model's recipe <- YAML file (if any) <- overrides, validated.
 
     The library's way to build a configuration as ``langmix train`` does (``TrainConfig(...)`` is the bare
-    declaration, without the recipe): the embedded model trains with :data:`langmix.training.recipe.EMBEDDED_RECIPE` unless an
-    option is given; giving ``epochs`` or ``max_steps`` replaces the recipe's training length."""
+    declaration, without the recipe): the embedded model trains with
+    :data:`langmix.training.recipe.EMBEDDED_RECIPE` unless an option is given; giving ``epochs`` or
+    ``max_steps`` replaces the recipe's training length."""
     options = read_yaml_options(path) if path is not None else {}
     given = {**options, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     config = apply_overrides(TrainConfig(), _recipe_defaults(given))
