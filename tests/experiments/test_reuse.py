@@ -8,39 +8,16 @@ import os
 from dataclasses import replace
 
 import pytest
-import yaml
 
 from langmix.errors import LangmixError
-from langmix.experiments.grid import BASE_SPEC, ExperimentRunner, RunSpec, load_experiment
+from langmix.experiments.grid import BASE_SPEC, ExperimentRunner, RunSpec
 
 
 @pytest.fixture
-def first(tmp_path, tiny_model_dir, data_dir):
+def first(tiny_experiment, data_dir, tmp_path):
     """A finished one-run experiment (the untrained model and one hybrid training, both evaluated)."""
-    config = {
-        "name": "first",
-        "output_dir": str(tmp_path / "first"),
-        "train": {
-            "model": str(tiny_model_dir),
-            "data": ["mlqa-r"],
-            "languages": ["en", "de", "es"],
-            "max_items": 80,
-            "max_steps": 2,
-            "batch_size": 8,
-            "max_seq_length": 32,
-            "val_fraction": 0.25,
-            "eval_steps": 2,
-            "warmup": 0,
-        },
-        "strategies": ["hybrid"],
-        "seeds": [1],
-        "evaluate": ["xquad-r"],
-        "eval_languages": ["en", "de"],
-        "eval_max_questions": 8,
-    }
-    path = tmp_path / "first.yaml"
-    path.write_text(yaml.safe_dump(config))
-    experiment = load_experiment(path)
+    out = str(tmp_path / "first")
+    experiment = replace(tiny_experiment, strategies=["hybrid"], seeds=[1], output_dir=out)
     ExperimentRunner(experiment, data_root=data_dir, log=lambda line: None).run()
     return experiment
 
@@ -79,7 +56,7 @@ def test_a_study_takes_equal_trainings_and_evaluations_and_redoes_the_rest(first
     trained = _refuse_training(runner)
     assert runner.run() == {"base": "done", hybrid.name: "done"} and trained == []
     doc = json.loads((runner.eval_dir(hybrid, "xquad-r") / "metrics.json").read_text())
-    assert doc["data"]["n_questions"] == 12
+    assert doc["data"]["n_questions"] == 18  # 6 questions x en, de, es
 
     # another training option: nothing of the trained run is taken (the untrained model's evaluation is)
     other_train = replace(
