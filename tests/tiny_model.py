@@ -6,6 +6,7 @@ disk, seconds to build: unit tests exercise the same code paths as the embedded 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,17 +14,36 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def _vocabulary(texts: Iterable[str], normalizer, pre_tokenizer, size: int = 3000) -> dict[str, int]:
+    """Specials, every character (word-initial and ``##`` continuation) and the most frequent words, ties by
+    text: the same texts give the same ids on every run (the tokenizers trainer breaks ties by hash order,
+    which made the tiny model, and every number a test computes with it, differ between runs)."""
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({char for word in words for char in word})
+    pieces = SPECIALS + chars + [f"##{char}" for char in chars]
+    known = set(pieces)
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(pieces) >= size:
+            break
+        if word not in known:
+            pieces.append(word)
+    return {piece: i for i, piece in enumerate(pieces)}
+
+
 def build_tiny_model(path: Path, texts: Iterable[str], *, hidden: int = 32, seed: int = 0) -> Path:
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=3000, special_tokens=SPECIALS))
+    normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = Tokenizer(models.WordPiece(_vocabulary(texts, normalizer, pre_tokenizer), unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]

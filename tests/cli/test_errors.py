@@ -216,12 +216,14 @@ def test_choice_options_are_checked_at_parse_time(tmp_path, langmix, command, op
 
 def test_the_demo_trains_with_configs_recipe_yaml():
     """One recipe: ``langmix demo`` trains with configs/recipe.yaml's train block (the package does not ship
-    configs/, so the demo keeps a copy; this keeps the two equal)."""
+    configs/, so the demo keeps a copy; this keeps the two equal) at its own, stated length."""
     from pathlib import Path
 
     from langmix.experiments.grid import load_experiment
 
     recipe = load_experiment(Path(__file__).resolve().parents[2] / "configs" / "recipe.yaml").train
-    assert {k: v for k, v in recipe.items() if k != "precision"} == demo_cli.DEMO_TRAIN
+    length = {"max_steps": 100, "eval_steps": 50}
+    assert {k: v for k, v in recipe.items() if k != "precision"} | length == demo_cli.DEMO_TRAIN
+    assert recipe["max_steps"] == 200 and demo_cli.demo_config(Path("x"), steps=7).train["eval_steps"] == 3
     config = demo_cli.demo_config(Path("runs/x"), precision="fp32")
     assert config.train == {**demo_cli.DEMO_TRAIN, "precision": "fp32"} and config.strategies == ["hybrid"]

@@ -324,7 +324,27 @@ def test_tatoeba_is_an_experiment_evaluation_with_its_own_summary(tiny_experimen
     twin = json.loads(
         (runner.eval_dir(replace(BASE_SPEC, debiased=True), "tatoeba") / "metrics.json").read_text()
     )
-    assert twin["languages"] != doc["languages"]  # the projection changes what is retrieved
+    # the twin is the untrained model scored on projected vectors: equal to a direct run with that transform
+    base = load_model(config.train["model"])
+    projected = run_tatoeba(
+        base,
+        TatoebaOptions(languages=["deu", "spa"], max_per_language=20, precision=config.eval_precision),
+        data_root=data_dir,
+        transform=runner.subspace(base).apply,
+    )
+    assert twin["groups"]["all"]["x2en"] == pytest.approx(projected.result.groups["all"]["x2en"], abs=1e-6)
+    assert twin["groups"]["all"]["en2x"] == pytest.approx(projected.result.groups["all"]["en2x"], abs=1e-6)
+    saved = np.load(runner.eval_dir(replace(BASE_SPEC, debiased=True), "tatoeba") / "per_query.npz")
+    for lang, directions in projected.result.hits.items():
+        for direction, hits in directions.items():
+            assert saved[f"{lang}_{direction}"].tolist() == hits.tolist()
+    # and the projection changed what was retrieved (the tiny model is deterministic, so this is a fixed fact)
+    assert any(
+        (projected.result.hits[lang][d] != direct.result.hits[lang][d]).any()
+        for lang in ("deu", "spa")
+        for d in ("x2en", "en2x")
+    )
+    assert twin["model"]["debias"]["k"] == 2
     recorded = json.loads((runner.run_dir(BASE_SPEC) / "identity.json").read_text())["eval"]["tatoeba"]
     assert recorded["languages"] == ["deu", "spa"] and recorded["max_per_language"] == 20
     assert len(recorded["data"]) == 4  # two files per set
