@@ -302,6 +302,9 @@ def test_tatoeba_is_an_experiment_evaluation_with_its_own_summary(tiny_experimen
     config.validate()
     with pytest.raises(LangmixError, match="debias: source tatoeba with a tatoeba evaluation"):
         replace(config, debias={"source": "tatoeba"}).validate()
+    with pytest.raises(LangmixError, match="source training:mlqa-r with a mlqa-r evaluation"):
+        replace(config, evaluate=["mlqa-r"]).validate()
+    replace(config, evaluate=["mlqa-r"], debias={"source": "lareqa:mlqa-r"}).validate()  # declared unfair
     other = load_model(config.train["model"])
     other[0].auto_model.encoder.layer[0].output.dense.weight.data.mul_(1.5)
     other.save(str(tmp_path / "other"))

@@ -112,6 +112,23 @@ def test_parse_source(spec, expected):
     assert parse_source(spec).fair == (expected.kind != "lareqa")
 
 
+@pytest.mark.parametrize(
+    "spec, benchmark, overlaps",
+    [
+        ("tatoeba", "tatoeba", True),
+        ("tatoeba", "xquad-r", False),
+        ("lareqa:xquad-r", "xquad-r", True),
+        ("lareqa:xquad-r", "mlqa-r", False),
+        ("lareqa:mlqa-r", "tatoeba", False),
+        ("training:mlqa-r", "tatoeba", False),
+        ("training:mlqa-r", "mlqa-r", True),  # its positives are sentences of MLQA-R's pool
+        ("training:mlqa-r", "xquad-r", False),
+    ],
+)
+def test_a_source_knows_which_evaluation_scores_its_own_text(spec, benchmark, overlaps):
+    assert parse_source(spec).is_evaluation_text(benchmark) is overlaps
+
+
 @pytest.mark.parametrize("spec", ["", "tatoeba:x", "training:", "lareqa:miracl", "wiki"])
 def test_unknown_source_is_one_line(spec):
     with pytest.raises(LangmixError, match="use tatoeba, training:<data>, folder:<dir> or lareqa"):

@@ -166,11 +166,15 @@ class ExperimentConfig:
         launch_command(self.launcher)
         if self.debias is not None:
             options = _keyed("debias", lambda: debias_options(self.debias, self.eval_precision))
-            if TATOEBA in self.evaluate and parse_source(options.source).kind == TATOEBA:
+            # lareqa:X is the declared unfair upper bound (marked in every report); any other source that
+            # is an evaluation's own text would make that evaluation's twins unfair without anyone asking
+            source = parse_source(options.source)
+            shared = [d for d in self.evaluate if source.fair and source.is_evaluation_text(d)]
+            if shared:
                 raise LangmixError(
-                    "debias: source tatoeba with a tatoeba evaluation would score the debiased twins on "
-                    "the sentences their projection was estimated from; take another source (e.g. "
-                    "training:mlqa-r) or evaluate tatoeba in another experiment"
+                    f"debias: source {source.label} with a {shared[0]} evaluation would score the debiased "
+                    "twins on the sentences their projection was estimated from; take another source "
+                    f"or evaluate {shared[0]} in another experiment"
                 )
         return self
 

@@ -141,6 +141,14 @@ class Source:
     def note(self) -> str | None:
         return None if self.fair else UNFAIR
 
+    def is_evaluation_text(self, benchmark: str) -> bool:
+        """True when ``benchmark`` scores on this source's own text (``lareqa:X`` and ``training:X`` for X,
+        ``tatoeba`` for Tatoeba): a twin debiased on it would be scored on the sentences its projection
+        came from."""
+        if self.kind == "tatoeba":
+            return benchmark == "tatoeba"
+        return self.kind in ("lareqa", "training") and self.value == benchmark
+
     def texts(
         self, languages: Sequence[str] | None = None, data_root: str | Path | None = None
     ) -> dict[str, list[str]]:
