@@ -20,7 +20,12 @@ from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def _vocabulary(texts: Iterable[str], normalizer, pre_tokenizer, size: int = 3000) -> dict[str, int]:
+def _vocabulary(
+    texts: Iterable[str],
+    normalizer: normalizers.Normalizer,
+    pre_tokenizer: pre_tokenizers.PreTokenizer,
+    size: int = 3000,
+) -> dict[str, int]:
     """Specials, every character (word-initial and ``##`` continuation) and the most frequent words, ties by
     text: the same texts give the same ids on every run (the tokenizers trainer breaks ties by hash order,
     which made the tiny model, and every number a test computes with it, differ between runs)."""

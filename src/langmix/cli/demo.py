@@ -32,13 +32,14 @@ from langmix.training.recipe import EMBEDDED_RECIPE
 # its length: 100 steps, validation every 50. The 200-step run kept its step-100 checkpoint for this seed,
 # and the full length put a fresh clone's `make demo` over its 15-minute budget (17 min 12 s measured).
 DEMO_STEPS = 100
-DEMO_TRAIN = {
-    "data": ["mlqa-r"],
-    "model": EMBEDDED_NAME,
-    **EMBEDDED_RECIPE,
-    "max_steps": DEMO_STEPS,
-    "eval_steps": DEMO_STEPS // 2,
-}
+
+
+def demo_length(steps: int) -> dict[str, int]:
+    """``steps`` of training with validation (and checkpoint choice) halfway and at the end."""
+    return {"max_steps": steps, "eval_steps": max(1, steps // 2)}
+
+
+DEMO_TRAIN = {"data": ["mlqa-r"], "model": EMBEDDED_NAME, **EMBEDDED_RECIPE, **demo_length(DEMO_STEPS)}
 
 
 DEMO_DATA = ("mlqa-r", "xquad-r")  # trained on, evaluated on
@@ -52,7 +53,7 @@ def demo_config(
     precision: str = DEFAULT_PRECISION,
 ) -> ExperimentConfig:
     """The demo as an experiment; ``precision`` is the training's and the evaluations' alike."""
-    length = {"max_steps": steps, "eval_steps": max(1, steps // 2)} if steps is not None else {}
+    length = demo_length(steps) if steps is not None else {}
     train = {**DEMO_TRAIN, **length, "precision": precision}
     return ExperimentConfig(
         name="demo: hybrid fine-tune on MLQA-R, zero-shot XQuAD-R",
